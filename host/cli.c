@@ -1,0 +1,258 @@
+/* cli.c — the command line (see cli.h). */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "loader.h"
+#include "run.h"
+
+static const char usage_text[] =
+    "usage: vihost run FILE [--set KEY=VALUE]... [--plugin-path DIR]... [--quiet] [--verbose]\n"
+    "       vihost list [--plugin-path DIR]... [--all]\n"
+    "       vihost describe NAME [--plugin-path DIR]...\n"
+    "       vihost --version | --help\n";
+
+static const char help_text[] =
+    "vihost: black-box variational inference with plugin targets, families and optimizers.\n"
+    "\n"
+    "Commands:\n"
+    "  run FILE        fit the run file's target with its family and optimizer; outputs go\n"
+    "                  to output.dir (summary.csv, draws.csv, trace.csv, result.json, run.yaml)\n"
+    "  list            list every component found, with its kind, version and plugin file\n"
+    "  describe NAME   print a component's options, their types, defaults and ranges\n"
+    "\n"
+    "Options:\n"
+    "  --set KEY=VALUE     override a run-file key, e.g. --set stop.tolerance=0.001\n"
+    "                      or --set optimizer.options.learning_rate=0.1\n"
+    "  --plugin-path DIR   look for plugins in DIR first (repeatable); then\n"
+    "                      $VIHOST_PLUGIN_PATH, the run file's plugin_path, and the\n"
+    "                      installed plugin folder (" VIHOST_PLUGINDIR ")\n"
+    "  --quiet             print nothing but errors\n"
+    "  --verbose           show the plugins' information lines\n"
+    "  --all               list test-only components too\n"
+    "\n"
+    "Exit status: 0 done (converged or not), 2 bad command line or run file,\n"
+    "3 a plugin could not be loaded or refused its configuration, 4 the run failed\n"
+    "numerically.  The run-file reference is share/doc/runfile.md.\n";
+
+/* The parsed command line. */
+typedef struct cli_args {
+    const char *command;
+    const char *operand;        /* FILE or NAME */
+    const char **sets;
+    size_t n_sets;
+    const char **plugin_dirs;
+    size_t n_plugin_dirs;
+    int quiet, verbose, all;
+} cli_args;
+
+static int push_arg(const char ***list, size_t *n, const char *value)
+{
+    const char **more = realloc(*list, (*n + 1) * sizeof *more);
+    if (more == NULL)
+        return -1;
+    more[(*n)++] = value;
+    *list = more;
+    return 0;
+}
+
+/* "--name VALUE" or "--name=VALUE": the value, advancing *i; NULL when the
+ * argument is not this option. */
+static const char *option_value(int argc, char **argv, int *i, const char *name,
+                                vh_err *err)
+{
+    size_t len = strlen(name);
+    const char *arg = argv[*i];
+    if (strncmp(arg, name, len) != 0)
+        return NULL;
+    if (arg[len] == '=')
+        return arg + len + 1;
+    if (arg[len] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        vh_err_set(err, VH_EXIT_USAGE, "%s needs a value (see vihost --help)", name);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_option(int argc, char **argv, int *i, cli_args *a, vh_err *err)
+{
+    const char *arg = argv[*i], *v;
+    if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0)
+        a->quiet = 1;
+    else if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0)
+        a->verbose = 1;
+    else if (strcmp(arg, "--all") == 0)
+        a->all = 1;
+    else if ((v = option_value(argc, argv, i, "--set", err)) != NULL) {
+        if (push_arg(&a->sets, &a->n_sets, v) != 0)
+            return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
+    } else if ((v = option_value(argc, argv, i, "--plugin-path", err)) != NULL) {
+        if (push_arg(&a->plugin_dirs, &a->n_plugin_dirs, v) != 0)
+            return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
+    } else if (err->exit_code != 0)
+        return -1;
+    else
+        return vh_err_set(err, VH_EXIT_USAGE, "unknown option '%s' (see vihost --help)", arg);
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, cli_args *a, vh_err *err)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] == '-' && arg[1] != '\0') {
+            if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 ||
+                strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+                a->command = arg;
+                return 0;
+            }
+            if (parse_option(argc, argv, &i, a, err) != 0)
+                return -1;
+        } else if (a->command == NULL)
+            a->command = arg;
+        else if (a->operand == NULL)
+            a->operand = arg;
+        else
+            return vh_err_set(err, VH_EXIT_USAGE, "unexpected argument '%s' (see vihost --help)",
+                              arg);
+    }
+    if (a->command == NULL)
+        return vh_err_set(err, VH_EXIT_USAGE, "no command given\n%s", usage_text);
+    return 0;
+}
+
+/* Loads every plugin on the search path. */
+static char **load_search_path(const cli_args *a, vh_registry *reg)
+{
+    size_t n;
+    char **dirs = vh_search_path(a->plugin_dirs, a->n_plugin_dirs, NULL, 0, &n);
+    vh_registry_init(reg);
+    vh_registry_scan(reg, (const char *const *)dirs, n);
+    return dirs;
+}
+
+static void print_refusals(const vh_registry *reg)
+{
+    for (size_t i = 0; i < reg->n_refusals; i++)
+        fprintf(stderr, "vihost: warning: plugin refused: %s\n", reg->refusals[i]);
+}
+
+static int command_list(const cli_args *a)
+{
+    vh_registry reg;
+    char **dirs = load_search_path(a, &reg);
+    printf("%-10s %-14s %-9s %s\n", "KIND", "NAME", "VERSION", "PLUGIN FILE");
+    for (size_t i = 0; i < reg.n_components; i++) {
+        const vh_component *c = &reg.components[i];
+        if ((c->head->flags & VI_FLAG_TEST) && !a->all)
+            continue;
+        printf("%-10s %-14s %-9s %s\n", vh_kind_name(c->kind), c->name,
+               c->library->entry->version, c->library->path);
+    }
+    if (reg.n_components == 0)
+        printf("(no components found; searched:%s%s)\n", dirs[0] ? " " : "",
+               dirs[0] ? dirs[0] : "");
+    print_refusals(&reg);
+    vh_registry_free(&reg);
+    vh_search_path_free(dirs);
+    return VH_EXIT_OK;
+}
+
+static void format_range(const vi_option *opt, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (opt->type != VI_OPTION_DOUBLE && opt->type != VI_OPTION_INT)
+        return;
+    if (isinf(opt->min) && isinf(opt->max))
+        return;
+    snprintf(out, size, "[%g, %g]", opt->min, opt->max);
+}
+
+static int command_describe(const cli_args *a, vh_err *err)
+{
+    if (a->operand == NULL)
+        return vh_err_set(err, VH_EXIT_USAGE, "describe needs a component name (see vihost list)");
+    vh_registry reg;
+    char **dirs = load_search_path(a, &reg);
+    const vh_component *c = vh_registry_find(&reg, a->operand, 0);
+    int status = VH_EXIT_OK;
+    if (c == NULL) {
+        status = vh_err_set(err, VH_EXIT_PLUGIN,
+                            "no component named '%s' (`vihost list` shows what exists)",
+                            a->operand);
+        status = VH_EXIT_PLUGIN;
+    } else {
+        printf("%s (%s): %s\n", c->name, vh_kind_name(c->kind),
+               c->head->summary ? c->head->summary : "");
+        printf("plugin: %s, %s %s\n", c->library->path, c->library->entry->name,
+               c->library->entry->version);
+        size_t n = vh_option_count(c->head->options);
+        printf(n ? "options:\n" : "options: none\n");
+        for (size_t i = 0; i < n; i++) {
+            const vi_option *o = vh_option_at(c->head->options, i);
+            char range[96];
+            format_range(o, range, sizeof range);
+            printf("  %-16s %-8s %s%s%s %s\n    %s\n", o->key, vh_option_type_name(o->type),
+                   o->required ? "required" : "default ",
+                   o->required ? "" : (o->default_value ? o->default_value : "(none)"),
+                   range[0] ? "," : "", range, o->doc ? o->doc : "");
+        }
+    }
+    vh_registry_free(&reg);
+    vh_search_path_free(dirs);
+    return status;
+}
+
+static int command_run(const cli_args *a, vh_err *err)
+{
+    if (a->operand == NULL)
+        return vh_err_set(err, VH_EXIT_USAGE, "run needs a run file (vihost run FILE.yaml)");
+    vh_run_request req = {
+        .file = a->operand, .sets = a->sets, .n_sets = a->n_sets,
+        .plugin_dirs = a->plugin_dirs, .n_plugin_dirs = a->n_plugin_dirs,
+        .quiet = a->quiet, .verbose = a->verbose,
+    };
+    return vh_run(&req, err) == 0 ? VH_EXIT_OK : -1;
+}
+
+int vh_cli_main(int argc, char **argv)
+{
+    cli_args a;
+    vh_err err;
+    int status;
+    vh_err_clear(&err);
+    if (parse_args(argc, argv, &a, &err) != 0)
+        status = -1;
+    else if (strcmp(a.command, "--help") == 0 || strcmp(a.command, "-h") == 0 ||
+             strcmp(a.command, "help") == 0) {
+        printf("%s\n%s", usage_text, help_text);
+        status = VH_EXIT_OK;
+    } else if (strcmp(a.command, "--version") == 0 || strcmp(a.command, "-V") == 0) {
+        printf("vihost %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, VI_ABI_MAJOR, VI_ABI_MINOR);
+        status = VH_EXIT_OK;
+    } else if (strcmp(a.command, "run") == 0)
+        status = command_run(&a, &err);
+    else if (strcmp(a.command, "list") == 0)
+        status = command_list(&a);
+    else if (strcmp(a.command, "describe") == 0)
+        status = command_describe(&a, &err);
+    else
+        status = vh_err_set(&err, VH_EXIT_USAGE,
+                            "unknown command '%s' (commands: run, list, describe; see vihost --help)",
+                            a.command);
+    if (status < 0 || (status != 0 && err.message[0])) {
+        fprintf(stderr, "vihost: %s\n", err.message);
+        status = err.exit_code ? err.exit_code : VH_EXIT_FAILURE;
+    }
+    free(a.sets);
+    free(a.plugin_dirs);
+    return status;
+}
