@@ -153,7 +153,7 @@ int vh_engine_fit(const vh_model *model, const vh_engine_settings *set,
         failed = engine_evaluate(model, set, &st, fit, 0, NAN, &stop, err);
     uint64_t t = 0;
     while (!failed && !stop && t < set->max_iterations) {
-        double step_norm;
+        double step_norm = NAN;
         t++;
         failed = engine_step(model, set, &st, fit, t, &step_norm, err);
         if (!failed && (t % set->eval_every == 0 || t == set->max_iterations))

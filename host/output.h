@@ -23,7 +23,8 @@ FILE *vh_outdir_open(vh_outdir *dir, const char *name, vh_err *err);
 int vh_outdir_close(vh_outdir *dir, FILE *file, vh_err *err);
 /* Moves every staged file into `dir` (each by one rename, so readers see
  * old or new, never partial), creating `dir` when absent; then removes the
- * staging folder and frees `dir`. */
+ * staging folder and frees `dir`.  On failure `dir` is not freed: call
+ * vh_outdir_abort to remove what is still staged. */
 int vh_outdir_commit(vh_outdir *dir, vh_err *err);
 /* Removes the staging folder and everything in it; frees.  NULL is a no-op. */
 void vh_outdir_abort(vh_outdir *dir);

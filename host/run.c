@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "build-config.h"
 #include "config.h"
@@ -314,6 +315,51 @@ static int node_set(vh_node *section, const char *key, vh_node *value)
     return 0;
 }
 
+/* An absolute form of `path` (which need not exist), as a quoted scalar. */
+static vh_node *absolute_node(const char *path)
+{
+    char cwd[4096], *joined = NULL;
+    vh_pos none = {0, 0};
+    if (path[0] != '/' && getcwd(cwd, sizeof cwd) != NULL) {
+        size_t len = strlen(cwd) + strlen(path) + 2;
+        if ((joined = malloc(len)) != NULL)
+            snprintf(joined, len, "%s/%s", cwd, path);
+    }
+    vh_node *node = vh_node_new_scalar(joined ? joined : path, 1, none);
+    free(joined);
+    return node;
+}
+
+/* Paths in run.yaml are made absolute: it is written into the output
+ * folder, where the run file's relative paths would point elsewhere. */
+static int absolute_paths(const run_plan *plan, vh_node *root, size_t f)
+{
+    const vh_runfile *run = plan->run;
+    const run_component *rc[3] = {&plan->target, &plan->families[f], &plan->optimizer};
+    const char *keys[3] = {"target", "family", "optimizer"};
+    const vh_component_spec *specs[3] = {&run->target, &run->families[f], &run->optimizer};
+    if (run->target.data != NULL &&
+        node_set(vh_node_map_get(root, "target"), "data", absolute_node(run->target.data)))
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        const char *plugin = specs[i]->plugin;
+        if ((strchr(plugin, '/') != NULL || strstr(plugin, ".so") != NULL) &&
+            node_set(vh_node_map_get(root, keys[i]), "plugin",
+                     absolute_node(rc[i]->component->library->path)))
+            return -1;
+    }
+    vh_node *dirs = vh_node_new_sequence((vh_pos){0, 0});
+    for (size_t i = 0; dirs != NULL && i < run->n_plugin_path; i++) {
+        vh_node *item = absolute_node(run->plugin_path[i]);
+        if (item == NULL || vh_node_seq_append(dirs, item) != 0) {
+            vh_node_free(item);
+            vh_node_free(dirs);
+            dirs = NULL;
+        }
+    }
+    return node_set(root, "plugin_path", dirs);
+}
+
 /* The run file as resolved for family f: every default filled in, each
  * component's options complete, `family` that one family and output.dir
  * its folder, so that running it again reproduces this output. */
@@ -326,6 +372,10 @@ static vh_node *resolved_tree(const run_plan *plan, size_t f)
     if (family != NULL && family->kind == VH_NODE_SEQUENCE)
         node_set(root, "family", vh_node_clone(family->items[f]));
     vh_pos none = {0, 0};
+    if (absolute_paths(plan, root, f) != 0) {
+        vh_node_free(root);
+        return NULL;
+    }
     int bad = node_set(vh_node_map_get(root, "target"), "options",
                        vh_config_to_node(plan->target.config)) ||
               node_set(vh_node_map_get(root, "family"), "options",
