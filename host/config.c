@@ -16,6 +16,7 @@ struct vi_config {
     size_t count;          /* options present (given or defaulted) */
     char **keys;           /* in table order */
     vh_value *values;
+    unsigned char *defaulted; /* 1 where the value is the table's default */
     const vh_data *data;   /* borrowed; may be NULL */
 };
 
@@ -312,18 +313,22 @@ static int build_default(const vh_build *b, const vi_option *opt, vh_value *v)
 }
 
 /* The value of option `opt`: the run file's, or the default.  1 when it
- * has neither (and is not required), 0 when *v was filled, -1 on error. */
+ * has neither (and is not required), 0 when *v was filled from the run
+ * file, 2 when from the default, -1 on error.  A required option may come
+ * from the data file instead. */
 static int build_option(const vh_build *b, const vi_option *opt, const vh_node *options,
-                        vh_pos section_pos, vh_value *v)
+                        const vh_data *data, vh_pos section_pos, vh_value *v)
 {
     vh_problem p;
     const vh_node *node = vh_node_map_get(options, opt->key);
+    if (node == NULL && opt->required && data != NULL && vh_data_get(data, opt->key) != NULL)
+        return 1;
     if (node == NULL && opt->required)
         return build_fail(b, section_pos, NULL, VH_EXIT_USAGE, "%s needs option '%s'%s%s%s",
                           b->component, opt->key, opt->doc ? " (" : "",
                           opt->doc ? opt->doc : "", opt->doc ? ")" : "");
     if (node == NULL)
-        return opt->default_value == NULL ? 1 : build_default(b, opt, v);
+        return opt->default_value == NULL ? 1 : build_default(b, opt, v) == 0 ? 2 : -1;
     if (option_read(opt, node, v, &p) == 0)
         return 0;
     vh_value_clear(v);
@@ -342,16 +347,18 @@ static int build_options(const vh_build *b, vi_config *cfg, const vi_option *tab
             return build_unknown(b, table, options, i);
     cfg->keys = calloc(n + 1, sizeof *cfg->keys);
     cfg->values = calloc(n + 1, sizeof *cfg->values);
-    if (cfg->keys == NULL || cfg->values == NULL)
+    cfg->defaulted = calloc(n + 1, sizeof *cfg->defaulted);
+    if (cfg->keys == NULL || cfg->values == NULL || cfg->defaulted == NULL)
         return vh_err_set(b->err, VH_EXIT_FAILURE, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const vi_option *opt = vh_option_at(table, i);
         vh_value *v = &cfg->values[cfg->count];
-        int rc = build_option(b, opt, options, section_pos, v);
+        int rc = build_option(b, opt, options, cfg->data, section_pos, v);
         if (rc < 0)
             return -1;
-        if (rc > 0)
+        if (rc == 1)
             continue;
+        cfg->defaulted[cfg->count] = rc == 2;
         value_mark_integral(v);
         if ((cfg->keys[cfg->count] = strdup(opt->key)) == NULL) {
             vh_value_clear(v);
@@ -398,6 +405,7 @@ void vh_config_free(vi_config *config)
     }
     free(config->keys);
     free(config->values);
+    free(config->defaulted);
     free(config);
 }
 
@@ -449,6 +457,11 @@ vh_node *vh_config_to_node(const vi_config *config)
 {
     vh_node *map = vh_node_new_mapping((vh_pos){0, 0});
     for (size_t i = 0; map != NULL && config != NULL && i < config->count; i++) {
+        /* A default the data file overrides is left out, or run.yaml would
+         * pin the default over the data when run again. */
+        if (config->defaulted[i] && config->data != NULL &&
+            vh_data_get(config->data, config->keys[i]) != NULL)
+            continue;
         vh_node *value = value_node(&config->values[i]);
         if (value == NULL ||
             vh_node_map_append(map, config->keys[i], (vh_pos){0, 0}, value) != 0) {
@@ -464,15 +477,21 @@ vh_node *vh_config_to_node(const vi_config *config)
 /* Getters (vi_host's)                                                  */
 /* ------------------------------------------------------------------ */
 
-/* Options first, then the data file's variables. */
+/* The run file's options first, then the data file's variables, then the
+ * option table's defaults: data given for a run beat a plugin's default. */
 static const vh_value *config_find(const vi_config *config, const char *key)
 {
     if (config == NULL || key == NULL)
         return NULL;
+    const vh_value *fallback = NULL;
     for (size_t i = 0; i < config->count; i++)
-        if (strcmp(config->keys[i], key) == 0)
-            return &config->values[i];
-    return config->data != NULL ? vh_data_get(config->data, key) : NULL;
+        if (strcmp(config->keys[i], key) == 0) {
+            if (!config->defaulted[i])
+                return &config->values[i];
+            fallback = &config->values[i];
+        }
+    const vh_value *from_data = config->data != NULL ? vh_data_get(config->data, key) : NULL;
+    return from_data != NULL ? from_data : fallback;
 }
 
 int vh_config_get_double(const vi_config *config, const char *key, double *out)

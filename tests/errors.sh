@@ -3,10 +3,10 @@
 # DESIGN.md, and no output folder.
 . "$TOP_SRCDIR/tests/lib.sh"
 
-OUT="$TMP/out"
+OUT="$TMP/results"
 # no_output DESCRIPTION: the run left no output folder (and no staging one).
 no_output() {
-  if [ ! -e "$OUT" ] && ! ls -A "$TMP" | grep -q '^\.out\.vihost-'; then
+  if [ ! -e "$OUT" ] && ! ls -A "$TMP" | grep -q '^\.results\.vihost-'; then
     ok 0 "$1: no output folder left"
   else
     ok 1 "$1: an output folder was left behind"

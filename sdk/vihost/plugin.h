@@ -136,7 +136,8 @@ typedef struct vi_option {
 /* A component's configuration: its validated options, with the option
  * table's defaults filled in, and — for targets — the variables of the
  * target's data file.  Owned by the host; valid until the instance is
- * destroyed.  Getters look in the options first, then in the data. */
+ * destroyed.  Getters look in the run file's options first, then in the data,
+ * then at the option table's defaults. */
 typedef struct vi_config vi_config;
 
 /* A random stream handed to `sample_base`.  Owned by the host; valid for
