@@ -150,12 +150,25 @@ static int command_list(const cli_args *a)
     vh_registry reg;
     char **dirs = load_search_path(a, &reg);
     printf("%-10s %-14s %-9s %s\n", "KIND", "NAME", "VERSION", "PLUGIN FILE");
-    for (size_t i = 0; i < reg.n_components; i++) {
-        const vh_component *c = &reg.components[i];
-        if ((c->head->flags & VI_FLAG_TEST) && !a->all)
-            continue;
-        printf("%-10s %-14s %-9s %s\n", vh_kind_name(c->kind), c->name,
-               c->library->entry->version, c->library->path);
+    /* Targets, then families, then optimizers; by name within a kind. */
+    for (int kind = VI_KIND_TARGET; kind <= VI_KIND_OPTIMIZER; kind++) {
+        const char *last = "";
+        for (;;) {
+            const vh_component *next = NULL;
+            for (size_t i = 0; i < reg.n_components; i++) {
+                const vh_component *c = &reg.components[i];
+                if ((int)c->kind == kind && strcmp(c->name, last) > 0 &&
+                    (next == NULL || strcmp(c->name, next->name) < 0))
+                    next = c;
+            }
+            if (next == NULL)
+                break;
+            last = next->name;
+            if ((next->head->flags & VI_FLAG_TEST) && !a->all)
+                continue;
+            printf("%-10s %-14s %-9s %s\n", vh_kind_name(next->kind), next->name,
+                   next->library->entry->version, next->library->path);
+        }
     }
     if (reg.n_components == 0)
         printf("(no components found; searched:%s%s)\n", dirs[0] ? " " : "",
@@ -185,9 +198,8 @@ static int command_describe(const cli_args *a, vh_err *err)
     const vh_component *c = vh_registry_find(&reg, a->operand, 0);
     int status = VH_EXIT_OK;
     if (c == NULL) {
-        status = vh_err_set(err, VH_EXIT_PLUGIN,
-                            "no component named '%s' (`vihost list` shows what exists)",
-                            a->operand);
+        vh_err_set(err, VH_EXIT_PLUGIN,
+                   "no component named '%s' (`vihost list` shows what exists)", a->operand);
         status = VH_EXIT_PLUGIN;
     } else {
         printf("%s (%s): %s\n", c->name, vh_kind_name(c->kind),
