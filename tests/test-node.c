@@ -21,7 +21,9 @@ static const char *scratch_file(scratch *s, const char *name, const char *text,
                                 size_t length)
 {
     char *path = s->paths[s->n++];
-    snprintf(path, sizeof s->paths[0], "%s/%s", s->dir, name);
+    char dir[sizeof s->dir]; /* a copy: gcc cannot tell path and s->dir apart */
+    memcpy(dir, s->dir, sizeof dir);
+    snprintf(path, sizeof s->paths[0], "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     if (f == NULL || fwrite(text, 1, length, f) != length || fclose(f) != 0) {
         diag("cannot write %s: %s", path, strerror(errno));

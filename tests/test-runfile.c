@@ -25,7 +25,9 @@ static const char *scratch_text(scratch *s, const char *name, const char *text)
         exit(1);
     }
     char *path = s->paths[s->n++];
-    snprintf(path, sizeof s->paths[0], "%s/%s", s->dir, name);
+    char dir[sizeof s->dir]; /* a copy: gcc cannot tell path and s->dir apart */
+    memcpy(dir, s->dir, sizeof dir);
+    snprintf(path, sizeof s->paths[0], "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
         diag("cannot write %s: %s", path, strerror(errno));

@@ -9,7 +9,7 @@
 
 #define STDNORMAL_DIM 2
 
-static int stdnormal_create(const vi_host *host, const vi_config *config, void **self,
+static inline int stdnormal_create(const vi_host *host, const vi_config *config, void **self,
                             vi_error *err)
 {
     (void)host;
@@ -19,17 +19,17 @@ static int stdnormal_create(const vi_host *host, const vi_config *config, void *
     return *self ? VI_OK : VI_ENOMEM;
 }
 
-static void stdnormal_destroy(void *self) { free(self); }
-static size_t stdnormal_dim(const void *self) { (void)self; return STDNORMAL_DIM; }
+static inline void stdnormal_destroy(void *self) { free(self); }
+static inline size_t stdnormal_dim(const void *self) { (void)self; return STDNORMAL_DIM; }
 
-static const char *stdnormal_param_name(const void *self, size_t i)
+static inline const char *stdnormal_param_name(const void *self, size_t i)
 {
     static const char *const names[STDNORMAL_DIM] = {"x[1]", "x[2]"};
     (void)self;
     return i < STDNORMAL_DIM ? names[i] : NULL;
 }
 
-static int stdnormal_log_density(const void *self, const double *theta, double *lp,
+static inline int stdnormal_log_density(const void *self, const double *theta, double *lp,
                                  double *grad, double *work, vi_error *err)
 {
     (void)self;
@@ -45,7 +45,7 @@ static int stdnormal_log_density(const void *self, const double *theta, double *
     return VI_OK;
 }
 
-static int stdnormal_log_evidence(const void *self, double *log_z, vi_error *err)
+static inline int stdnormal_log_evidence(const void *self, double *log_z, vi_error *err)
 {
     (void)self;
     (void)err;
