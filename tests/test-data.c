@@ -8,48 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "data.h"
+#include "scratch.h"
 #include "tap.h"
-
-/* The scratch folder and the files written into it, removed at the end. */
-typedef struct scratch {
-    char dir[256];
-    char paths[80][512];
-    int n;
-} scratch;
-
-static const char *scratch_file(scratch *s, const char *name, const char *text,
-                                size_t length)
-{
-    if (s->n == (int)(sizeof s->paths / sizeof s->paths[0])) {
-        diag("too many scratch files");
-        exit(1);
-    }
-    char *path = s->paths[s->n++];
-    char dir[sizeof s->dir]; /* a copy: gcc cannot tell path and s->dir apart */
-    memcpy(dir, s->dir, sizeof dir);
-    snprintf(path, sizeof s->paths[0], "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(text, 1, length, f) != length || fclose(f) != 0) {
-        diag("cannot write %s: %s", path, strerror(errno));
-        exit(1);
-    }
-    return path;
-}
-
-static const char *scratch_text(scratch *s, const char *name, const char *text)
-{
-    return scratch_file(s, name, text, strlen(text));
-}
-
-static void scratch_remove(scratch *s)
-{
-    for (int i = 0; i < s->n; i++) {
-        chmod(s->paths[i], 0600);
-        if (unlink(s->paths[i]) != 0)
-            rmdir(s->paths[i]);
-    }
-    rmdir(s->dir);
-}
 
 /* Loads a file that must be refused with exit 2 and a one-line message
  * containing `want`. */
@@ -223,11 +183,9 @@ static void test_file_errors(scratch *s)
                                "No such file or directory"),
        "missing file: %s", err.message);
 
-    char dir[sizeof s->dir];
-    memcpy(dir, s->dir, sizeof dir);
-    snprintf(s->paths[s->n++], sizeof s->paths[0], "%s/folder.json", dir);
-    mkdir(s->paths[s->n - 1], 0700);
-    rc = vh_data_load(s->paths[s->n - 1], &data, &err);
+    const char *folder = scratch_path(s, "folder.json");
+    mkdir(folder, 0700);
+    rc = vh_data_load(folder, &data, &err);
     ok(rc != 0 && err.exit_code == 2 && strstr(err.message, "folder.json: is a folder"),
        "a folder: %s", err.message);
 
@@ -343,14 +301,8 @@ static void test_csv_errors(scratch *s)
 
 int main(void)
 {
-    scratch s = {.n = 0};
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s.dir, sizeof s.dir, "%s/vihost-test-data-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(s.dir)) {
-        printf("Bail out! mkdtemp: %s\n", strerror(errno));
-        return 1;
-    }
+    scratch s;
+    scratch_open(&s, "vihost-test-data");
     test_json_good(&s);
     test_json_errors(&s);
     test_file_errors(&s);

@@ -8,36 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "node.h"
+#include "scratch.h"
 #include "tap.h"
-
-/* The scratch folder and the files written into it, removed at the end. */
-typedef struct scratch {
-    char dir[256];
-    char paths[32][512];
-    int n;
-} scratch;
-
-static const char *scratch_file(scratch *s, const char *name, const char *text,
-                                size_t length)
-{
-    char *path = s->paths[s->n++];
-    char dir[sizeof s->dir]; /* a copy: gcc cannot tell path and s->dir apart */
-    memcpy(dir, s->dir, sizeof dir);
-    snprintf(path, sizeof s->paths[0], "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (f == NULL || fwrite(text, 1, length, f) != length || fclose(f) != 0) {
-        diag("cannot write %s: %s", path, strerror(errno));
-        exit(1);
-    }
-    return path;
-}
-
-static void scratch_remove(scratch *s)
-{
-    for (int i = 0; i < s->n; i++)
-        unlink(s->paths[i]);
-    rmdir(s->dir);
-}
 
 /* Parses `text` from a file called `name`; it must be refused with exit 2
  * and exactly the message `<path><want>` (want begins ":LINE:COL: " or ": "). */
@@ -330,12 +302,8 @@ static void test_helpers(void)
 
 int main(void)
 {
-    scratch s = {.n = 0};
-    snprintf(s.dir, sizeof s.dir, "/tmp/vh-test-node-XXXXXX");
-    if (mkdtemp(s.dir) == NULL) {
-        diag("mkdtemp: %s", strerror(errno));
-        return 1;
-    }
+    scratch s;
+    scratch_open(&s, "vh-test-node");
     test_positions(&s);
     test_refusals(&s);
     test_empty(&s);

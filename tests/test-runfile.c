@@ -9,40 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "runfile.h"
+#include "scratch.h"
 #include "tap.h"
-
-/* The scratch folder and the files written into it, removed at the end. */
-typedef struct scratch {
-    char dir[256];
-    char paths[80][512];
-    int n;
-} scratch;
-
-static const char *scratch_text(scratch *s, const char *name, const char *text)
-{
-    if (s->n == (int)(sizeof s->paths / sizeof s->paths[0])) {
-        diag("too many scratch files");
-        exit(1);
-    }
-    char *path = s->paths[s->n++];
-    char dir[sizeof s->dir]; /* a copy: gcc cannot tell path and s->dir apart */
-    memcpy(dir, s->dir, sizeof dir);
-    snprintf(path, sizeof s->paths[0], "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
-        diag("cannot write %s: %s", path, strerror(errno));
-        exit(1);
-    }
-    return path;
-}
-
-static void scratch_remove(scratch *s)
-{
-    for (int i = s->n - 1; i >= 0; i--)
-        if (unlink(s->paths[i]) != 0)
-            rmdir(s->paths[i]);
-    rmdir(s->dir);
-}
 
 /* Loads `text` (as file `name`) with `sets`; it must be refused with exit
  * 2 and exactly the message `want`, in which "@" stands for the file's
@@ -404,12 +372,8 @@ static void test_sets(scratch *s)
 
 int main(void)
 {
-    scratch s = {.n = 0};
-    snprintf(s.dir, sizeof s.dir, "/tmp/vh-test-runfile-XXXXXX");
-    if (mkdtemp(s.dir) == NULL) {
-        diag("mkdtemp: %s", strerror(errno));
-        return 1;
-    }
+    scratch s;
+    scratch_open(&s, "vh-test-runfile");
     test_defaults(&s);
     test_full(&s);
     test_errors(&s);
