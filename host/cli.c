@@ -125,7 +125,7 @@ static int parse_args(int argc, char **argv, cli_args *a, vh_err *err)
                               arg);
     }
     if (a->command == NULL)
-        return vh_err_set(err, VH_EXIT_USAGE, "no command given\n%s", usage_text);
+        return vh_err_set(err, VH_EXIT_USAGE, "no command given (try vihost --help)");
     return 0;
 }
 

@@ -377,6 +377,15 @@ const vh_component *vh_registry_find(const vh_registry *reg, const char *name,
     return NULL;
 }
 
+/* Whether component c's name is the stem of the file `ref` ("x/normal.so"). */
+static int named_like_file(const vh_component *c, const char *ref)
+{
+    const char *base = strrchr(ref, '/');
+    base = base ? base + 1 : ref;
+    size_t stem = strlen(base) - (has_so_suffix(base) ? 3 : 0);
+    return strlen(c->name) == stem && strncmp(c->name, base, stem) == 0;
+}
+
 static int looks_like_path(const char *ref)
 {
     return strchr(ref, '/') != NULL || has_so_suffix(ref);
@@ -419,14 +428,19 @@ int vh_registry_resolve(vh_registry *reg, const char *ref, vi_kind kind,
         if (c == NULL)
             return vh_err_set(err, VH_EXIT_PLUGIN, "%s holds no %s component", ref,
                               vh_kind_name(kind));
+        if (n > 1 && !named_like_file(c, ref))
+            return vh_err_set(err, VH_EXIT_PLUGIN,
+                              "%s holds %zu %s components and none is named like the file; "
+                              "name the one you want instead of the path (see vihost list "
+                              "--plugin-path)", ref, n, vh_kind_name(kind));
         *out = c;
         return 0;
     }
     const vh_component *c = vh_registry_find(reg, ref, 0);
     if (c != NULL && c->kind != kind)
         return vh_err_set(err, VH_EXIT_PLUGIN,
-                          "'%s' (from %s) is a %s, not a %s", ref, c->library->path,
-                          vh_kind_name(c->kind), vh_kind_name(kind));
+                          "'%s' (from %s) is a %s component, not a %s", ref,
+                          c->library->path, vh_kind_name(c->kind), vh_kind_name(kind));
     if (c == NULL)
         return vh_err_set(err, VH_EXIT_PLUGIN,
                           "no %s named '%s' in the plugin path (%s)%s; `vihost list` "
