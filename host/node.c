@@ -692,10 +692,12 @@ const char *vh_suggest(const char *word, const char *const *candidates)
 {
     if (word == NULL || candidates == NULL)
         return NULL;
-    /* Short words allow fewer edits: 'sed' -> 'seed' (1), but 'c' suggests
-     * nothing rather than an unrelated one-letter key. */
+    /* max(2, len/3) edits, but fewer than the word has letters: 'sigam' ->
+     * 'sigma' (2), while 'c' suggests no unrelated one-letter key. */
     size_t len = strlen(word);
-    size_t limit = len < 3 ? 0 : len < 6 ? 1 : len / 3 > 2 ? len / 3 : 2;
+    size_t limit = len / 3 > 2 ? len / 3 : 2;
+    if (limit >= len)
+        limit = len > 0 ? len - 1 : 0;
     size_t longest = 0;
     for (size_t i = 0; candidates[i] != NULL; i++)
         if (strlen(candidates[i]) > longest)

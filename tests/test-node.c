@@ -260,8 +260,11 @@ static void test_helpers(void)
     const char *const farther[] = {"abcdewxyz", NULL};  /* 4 edits */
     ok(vh_suggest("abcdefghi", far) == far[0] && vh_suggest("abcdefghi", farther) == NULL,
        "threshold is strlen/3 for long words");
-    const char *const two[] = {"ab", NULL};
-    ok(vh_suggest("xy", two) == two[0], "threshold is at least 2");
+    const char *const two[] = {"ab", NULL}, *const one[] = {"y", NULL};
+    ok(vh_suggest("ax", two) == two[0] && vh_suggest("abcd", two) == two[0],
+       "threshold is at least 2 edits, below the word's length");
+    ok(vh_suggest("xy", two) == NULL && vh_suggest("c", one) == NULL,
+       "a one- or two-letter word suggests no unrelated key");
 
     char buf[128];
     vh_pos at = {4, 7}, none = {0, 0};
