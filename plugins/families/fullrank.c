@@ -7,16 +7,21 @@
  * nonsingular with no constraint.
  *     H[q] = sum log L_ii + D/2 (1 + log 2 pi),
  *     log q(z) = -0.5 |L^-1 (z - mu)|^2 - sum log L_ii - D/2 log 2 pi.
+ * L's packed lower triangle is exactly CBLAS's packed row-major lower
+ * layout: a draw copies it into the workspace with the diagonal
+ * exponentiated and multiplies (dtpmv) or solves (dtpsv) with it.
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
 
 #include <vihost/plugin.h>
 #include <vihost/sdk.h>
 
-#define FULLRANK_INIT_MU_DEFAULT 0.0
-#define FULLRANK_INIT_LOG_SD_DEFAULT 0.0
-#define FULLRANK_LOG_SD_LIMIT 50.0
+#include "family_util.h"
+
 /* Far beyond any practical size (lambda would hold ~1.4e14 values); the
  * bound keeps the size arithmetic below from overflowing. */
 #define FULLRANK_MAX_DIM ((size_t)1 << 24)
@@ -26,15 +31,14 @@ typedef struct fullrank_family {
     size_t n_params;    /* dim + dim (dim + 1) / 2 */
     double init_mu;
     double init_log_sd;
-    size_t name_stride; /* bytes between consecutive names */
-    char *names;        /* n_params names, name_stride apart */
+    fu_names names;     /* n_params names */
 } fullrank_family;
 
 static const vi_option fullrank_options[] = {
     {sizeof(vi_option), "init_mu", VI_OPTION_DOUBLE, 0, "0", -HUGE_VAL,
      HUGE_VAL, "starting value of every mean mu[i]"},
     {sizeof(vi_option), "init_log_sd", VI_OPTION_DOUBLE, 0, "0",
-     -FULLRANK_LOG_SD_LIMIT, FULLRANK_LOG_SD_LIMIT,
+     -FU_LOG_SD_LIMIT, FU_LOG_SD_LIMIT,
      "starting value of every log L[i,i] (L starts diagonal)"},
     VI_OPTION_END};
 
@@ -44,96 +48,46 @@ static size_t factor_index(size_t dim, size_t i, size_t j)
     return dim + i * (i + 1) / 2 + j;
 }
 
-/* L[i][j] with the diagonal exponentiated; j <= i. */
-static double factor_entry(const double *lambda, size_t dim, size_t i,
-                           size_t j)
-{
-    double v = lambda[factor_index(dim, i, j)];
-    return i == j ? exp(v) : v;
-}
-
 static void fullrank_destroy(void *self)
 {
     fullrank_family *f = (fullrank_family *)self;
     if (f == NULL)
         return;
-    free(f->names);
+    fu_names_free(&f->names);
     free(f);
 }
 
-/* Names: "mu[i]", "L[i,j]" below the diagonal and "log_L[i,i]" on it,
- * since the diagonal is stored as a log.  The stride fits the longest,
- * "log_L[D,D]", so names need no offset table. */
+/* Names: "mu[i]", then L's ("L[i,j]", "log_L[i,i]"). */
 static int make_names(fullrank_family *f, vi_error *err)
 {
-    size_t digits = 1, rest, i, j, p = 0;
-    for (rest = f->dim; rest >= 10; rest /= 10)
-        ++digits;
-    f->name_stride = 2 * digits + 10; /* "log_L[" "," "]" NUL */
-    f->names = (char *)malloc(f->n_params * f->name_stride);
-    if (f->names == NULL)
-        return vi_error_set(err, VI_ENOMEM,
-                            "out of memory for %lu parameter names",
-                            (unsigned long)f->n_params);
-    for (i = 0; i < f->dim; ++i)
-        vi_index_name(f->names + (p++) * f->name_stride, f->name_stride, "mu",
-                      i);
-    for (i = 0; i < f->dim; ++i)
-        for (j = 0; j <= i; ++j)
-            vi_index2_name(f->names + (p++) * f->name_stride, f->name_stride,
-                           i == j ? "log_L" : "L", i, j);
+    size_t p = 0;
+    int status = fu_names_alloc(&f->names, f->n_params,
+                                2 * fu_digits(f->dim) + 10, err);
+    if (status != VI_OK)
+        return status;
+    fu_name_vector(&f->names, &p, "mu", f->dim);
+    fu_name_factor(&f->names, &p, f->dim, f->dim);
     return VI_OK;
 }
 
-static int read_options(const vi_host *host, const vi_config *config,
-                        fullrank_family *f, vi_error *err)
+static int fullrank_setup(const vi_host *host, const vi_config *config,
+                          size_t dim, void *self, vi_error *err)
 {
-    int status = vi_config_get_double_or(host, config, "init_mu",
-                                         FULLRANK_INIT_MU_DEFAULT,
-                                         &f->init_mu, err);
-    if (status == VI_OK && !isfinite(f->init_mu))
-        status = vi_error_set(err, VI_EINVAL,
-                              "option 'init_mu' must be finite, got %g",
-                              f->init_mu);
-    if (status == VI_OK)
-        status = vi_config_get_double_or(host, config, "init_log_sd",
-                                         FULLRANK_INIT_LOG_SD_DEFAULT,
-                                         &f->init_log_sd, err);
-    if (status == VI_OK && !(fabs(f->init_log_sd) <= FULLRANK_LOG_SD_LIMIT))
-        status = vi_error_set(err, VI_EINVAL,
-                              "option 'init_log_sd' must be in [%g, %g], "
-                              "got %g",
-                              -FULLRANK_LOG_SD_LIMIT, FULLRANK_LOG_SD_LIMIT,
-                              f->init_log_sd);
-    return status;
+    fullrank_family *f = (fullrank_family *)self;
+    int status = fu_read_init(host, config, &f->init_mu, &f->init_log_sd, err);
+    f->dim = dim;
+    f->n_params = dim + dim * (dim + 1) / 2;
+    return status == VI_OK ? make_names(f, err) : status;
 }
 
 static int fullrank_create(const vi_host *host, const vi_config *config,
                            size_t dim, void **self, vi_error *err)
 {
-    fullrank_family *f;
-    int status;
     *self = NULL;
     if (dim == 0 || dim > FULLRANK_MAX_DIM)
-        return vi_error_set(err, VI_EINVAL,
-                            "the fullrank family needs a target of dimension "
-                            "1..%lu, got %lu",
-                            (unsigned long)FULLRANK_MAX_DIM,
-                            (unsigned long)dim);
-    f = (fullrank_family *)calloc(1, sizeof *f);
-    if (f == NULL)
-        return vi_error_set(err, VI_ENOMEM, "out of memory");
-    f->dim = dim;
-    f->n_params = dim + dim * (dim + 1) / 2;
-    status = read_options(host, config, f, err);
-    if (status == VI_OK)
-        status = make_names(f, err);
-    if (status != VI_OK) {
-        fullrank_destroy(f);
-        return status;
-    }
-    *self = f;
-    return VI_OK;
+        return fu_bad_dim("fullrank", FULLRANK_MAX_DIM, dim, err);
+    return fu_create(host, config, dim, sizeof(fullrank_family),
+                     fullrank_setup, fullrank_destroy, self, err);
 }
 
 static size_t fullrank_n_params(const void *self)
@@ -148,14 +102,15 @@ static size_t fullrank_base_dim(const void *self)
 
 static const char *fullrank_param_name(const void *self, size_t i)
 {
-    const fullrank_family *f = (const fullrank_family *)self;
-    return i < f->n_params ? f->names + i * f->name_stride : NULL;
+    return fu_name(&((const fullrank_family *)self)->names, i);
 }
 
-/* Scratch: one vector, L^-1 (z - mu). */
+/* Scratch: one vector, L^-1 (z - mu), then L with its diagonal
+ * exponentiated, packed. */
 static size_t fullrank_workspace_size(const void *self)
 {
-    return ((const fullrank_family *)self)->dim;
+    size_t dim = ((const fullrank_family *)self)->dim;
+    return dim + dim * (dim + 1) / 2;
 }
 
 static int fullrank_init(const void *self, double *lambda, vi_error *err)
@@ -174,11 +129,18 @@ static int fullrank_init(const void *self, double *lambda, vi_error *err)
 /* sum log L_ii. */
 static double log_det_factor(const double *lambda, size_t dim)
 {
-    double sum = 0.0;
+    return fu_tri_log_det(1, lambda + dim, dim);
+}
+
+/* L into `packed` (dim (dim + 1) / 2 values, CBLAS's packed row-major
+ * lower layout, which lambda already uses), the diagonal exponentiated. */
+static const double *factor_packed(const double *lambda, size_t dim, double *packed)
+{
     size_t i;
+    memcpy(packed, lambda + dim, dim * (dim + 1) / 2 * sizeof *packed);
     for (i = 0; i < dim; ++i)
-        sum += lambda[factor_index(dim, i, i)];
-    return sum;
+        packed[i * (i + 1) / 2 + i] = exp(packed[i * (i + 1) / 2 + i]);
+    return packed;
 }
 
 static int fullrank_forward(const void *self, const double *lambda,
@@ -186,16 +148,14 @@ static int fullrank_forward(const void *self, const double *lambda,
                             double *work, vi_error *err)
 {
     const fullrank_family *f = (const fullrank_family *)self;
-    size_t dim = f->dim, i, j;
+    size_t dim = f->dim, i;
     double sq = 0.0;
-    (void)work;
     (void)err;
+    memcpy(z, eps, dim * sizeof *z);
+    cblas_dtpmv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)dim,
+                factor_packed(lambda, dim, work + dim), z, 1);
     for (i = 0; i < dim; ++i) {
-        const double *row = lambda + factor_index(dim, i, 0);
-        double sum = lambda[i] + exp(row[i]) * eps[i];
-        for (j = 0; j < i; ++j)
-            sum += row[j] * eps[j];
-        z[i] = sum;
+        z[i] += lambda[i];
         sq += eps[i] * eps[i];
     }
     /* L^-1 (z - mu) is eps exactly, so no solve is needed. */
@@ -210,17 +170,10 @@ static int fullrank_backward(const void *self, const double *lambda,
                              const double *eps, const double *dz,
                              double *dlambda, double *work, vi_error *err)
 {
-    const fullrank_family *f = (const fullrank_family *)self;
-    size_t dim = f->dim, i, j;
+    size_t dim = ((const fullrank_family *)self)->dim;
     (void)work;
     (void)err;
-    for (i = 0; i < dim; ++i) {
-        size_t row = factor_index(dim, i, 0);
-        dlambda[i] += dz[i];
-        for (j = 0; j < i; ++j)
-            dlambda[row + j] += dz[i] * eps[j];
-        dlambda[row + i] += dz[i] * eps[i] * exp(lambda[row + i]);
-    }
+    fu_tri_backward(1, lambda + dim, dim, eps, dz, dlambda, dlambda + dim);
     return VI_OK;
 }
 
@@ -240,43 +193,40 @@ static int fullrank_entropy(const void *self, const double *lambda,
     return VI_OK;
 }
 
-/* e = L^-1 (z - mu) by forward substitution; returns log q(z). */
+/* e = L^-1 (z - mu) by forward substitution (dtpsv), with L copied into
+ * `packed`; returns log q(z). */
 static double solve_residual(const fullrank_family *f, const double *lambda,
-                             const double *z, double *e)
+                             const double *z, double *e, double *packed)
 {
-    size_t dim = f->dim, i, j;
+    size_t dim = f->dim, i;
     double sq = 0.0;
-    for (i = 0; i < dim; ++i) {
-        const double *row = lambda + factor_index(dim, i, 0);
-        double sum = z[i] - lambda[i];
-        for (j = 0; j < i; ++j)
-            sum -= row[j] * e[j];
-        e[i] = sum * exp(-row[i]);
+    for (i = 0; i < dim; ++i)
+        e[i] = z[i] - lambda[i];
+    cblas_dtpsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)dim,
+                factor_packed(lambda, dim, packed), e, 1);
+    for (i = 0; i < dim; ++i)
         sq += e[i] * e[i];
-    }
     return -0.5 * sq - log_det_factor(lambda, dim) -
            0.5 * (double)dim * VI_LOG_2PI;
 }
 
-/* g = L^-T e by back substitution. */
-static void solve_transposed(const fullrank_family *f, const double *lambda,
+/* g = L^-T e by back substitution (dtpsv, transposed), with the factor
+ * solve_residual left in `packed`. */
+static void solve_transposed(const fullrank_family *f, const double *packed,
                              const double *e, double *g)
 {
-    size_t dim = f->dim, i, k;
-    for (i = dim; i-- > 0;) {
-        double sum = e[i];
-        for (k = i + 1; k < dim; ++k)
-            sum -= lambda[factor_index(dim, k, i)] * g[k];
-        g[i] = sum * exp(-lambda[factor_index(dim, i, i)]);
-    }
+    memcpy(g, e, f->dim * sizeof *g);
+    cblas_dtpsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)f->dim, packed, g,
+                1);
 }
 
 static int fullrank_log_q(const void *self, const double *lambda,
                           const double *z, double *lq, double *work,
                           vi_error *err)
 {
+    const fullrank_family *f = (const fullrank_family *)self;
     (void)err;
-    *lq = solve_residual((const fullrank_family *)self, lambda, z, work);
+    *lq = solve_residual(f, lambda, z, work, work + f->dim);
     return VI_OK;
 }
 
@@ -288,8 +238,8 @@ static int fullrank_log_q_grad_z(const void *self, const double *lambda,
     const fullrank_family *f = (const fullrank_family *)self;
     size_t i;
     (void)err;
-    *lq = solve_residual(f, lambda, z, work);
-    solve_transposed(f, lambda, work, dz);
+    *lq = solve_residual(f, lambda, z, work, work + f->dim);
+    solve_transposed(f, work + f->dim, work, dz);
     for (i = 0; i < f->dim; ++i)
         dz[i] = -dz[i];
     return VI_OK;
@@ -308,8 +258,8 @@ static int fullrank_log_q_grad_lambda(const void *self, const double *lambda,
     size_t dim = f->dim, i, j;
     double *e = work, *g = dlambda; /* g is d log q / dmu itself */
     (void)err;
-    *lq = solve_residual(f, lambda, z, e);
-    solve_transposed(f, lambda, e, g);
+    *lq = solve_residual(f, lambda, z, e, work + dim);
+    solve_transposed(f, work + dim, e, g);
     for (i = 0; i < dim; ++i) {
         size_t row = factor_index(dim, i, 0);
         for (j = 0; j < i; ++j)
@@ -325,7 +275,7 @@ static int fullrank_moments(const void *self, const double *lambda,
                             vi_error *err)
 {
     const fullrank_family *f = (const fullrank_family *)self;
-    size_t dim = f->dim, i, j, k;
+    size_t dim = f->dim, i, j;
     (void)work;
     (void)err;
     if (mean != NULL)
@@ -333,14 +283,9 @@ static int fullrank_moments(const void *self, const double *lambda,
             mean[i] = lambda[i];
     if (cov != NULL)
         for (i = 0; i < dim; ++i)
-            for (j = 0; j <= i; ++j) {
-                double sum = 0.0;
-                for (k = 0; k <= j; ++k)
-                    sum += factor_entry(lambda, dim, i, k) *
-                           factor_entry(lambda, dim, j, k);
-                cov[i * dim + j] = sum;
-                cov[j * dim + i] = sum;
-            }
+            for (j = 0; j <= i; ++j)
+                cov[i * dim + j] = cov[j * dim + i] =
+                    fu_tri_cov(1, lambda + dim, i, j, 0.0);
     return VI_OK;
 }
 

@@ -12,10 +12,8 @@
 #include <vihost/plugin.h>
 #include <vihost/sdk.h>
 
-#define MEANFIELD_INIT_MU_DEFAULT 0.0
-#define MEANFIELD_INIT_LOG_SD_DEFAULT 0.0
-/* exp(50) ~ 5e21: beyond that a starting scale is surely a mistake. */
-#define MEANFIELD_LOG_SD_LIMIT 50.0
+#include "family_util.h"
+
 /* Room for "omega[" + 20 digits + "]" + NUL. */
 #define MEANFIELD_NAME_SIZE 32
 
@@ -30,7 +28,7 @@ static const vi_option meanfield_options[] = {
     {sizeof(vi_option), "init_mu", VI_OPTION_DOUBLE, 0, "0", -HUGE_VAL,
      HUGE_VAL, "starting value of every mean mu[i]"},
     {sizeof(vi_option), "init_log_sd", VI_OPTION_DOUBLE, 0, "0",
-     -MEANFIELD_LOG_SD_LIMIT, MEANFIELD_LOG_SD_LIMIT,
+     -FU_LOG_SD_LIMIT, FU_LOG_SD_LIMIT,
      "starting value of every log standard deviation omega[i]"},
     VI_OPTION_END};
 
@@ -58,45 +56,25 @@ static int make_names(meanfield_family *f, vi_error *err)
     return VI_OK;
 }
 
+static int meanfield_setup(const vi_host *host, const vi_config *config,
+                           size_t dim, void *self, vi_error *err)
+{
+    meanfield_family *f = (meanfield_family *)self;
+    int status = fu_read_init(host, config, &f->init_mu, &f->init_log_sd, err);
+    f->dim = dim;
+    return status == VI_OK ? make_names(f, err) : status;
+}
+
 static int meanfield_create(const vi_host *host, const vi_config *config,
                             size_t dim, void **self, vi_error *err)
 {
-    meanfield_family *f;
-    int status;
     *self = NULL;
     if (dim == 0)
         return vi_error_set(err, VI_EINVAL,
                             "the meanfield family needs a target of "
                             "dimension >= 1, got 0");
-    f = (meanfield_family *)calloc(1, sizeof *f);
-    if (f == NULL)
-        return vi_error_set(err, VI_ENOMEM, "out of memory");
-    f->dim = dim;
-    status = vi_config_get_double_or(host, config, "init_mu",
-                                     MEANFIELD_INIT_MU_DEFAULT, &f->init_mu,
-                                     err);
-    if (status == VI_OK && !isfinite(f->init_mu))
-        status = vi_error_set(err, VI_EINVAL,
-                              "option 'init_mu' must be finite, got %g",
-                              f->init_mu);
-    if (status == VI_OK)
-        status = vi_config_get_double_or(host, config, "init_log_sd",
-                                         MEANFIELD_INIT_LOG_SD_DEFAULT,
-                                         &f->init_log_sd, err);
-    if (status == VI_OK && !(fabs(f->init_log_sd) <= MEANFIELD_LOG_SD_LIMIT))
-        status = vi_error_set(err, VI_EINVAL,
-                              "option 'init_log_sd' must be in [%g, %g], "
-                              "got %g",
-                              -MEANFIELD_LOG_SD_LIMIT, MEANFIELD_LOG_SD_LIMIT,
-                              f->init_log_sd);
-    if (status == VI_OK)
-        status = make_names(f, err);
-    if (status != VI_OK) {
-        meanfield_destroy(f);
-        return status;
-    }
-    *self = f;
-    return VI_OK;
+    return fu_create(host, config, dim, sizeof(meanfield_family),
+                     meanfield_setup, meanfield_destroy, self, err);
 }
 
 static size_t meanfield_n_params(const void *self)
