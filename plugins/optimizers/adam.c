@@ -1,102 +1,88 @@
 /*
  * adam.c — Adam (Kingma & Ba, 2015), as gradient ascent:
  *     m = beta1 m + (1 - beta1) g,     v = beta2 v + (1 - beta2) g^2,
- *     lambda += learning_rate * mhat / (sqrt(vhat) + epsilon),
+ *     lambda += eta_t * mhat / (sqrt(vhat) + epsilon),
+ * eta_t = learning_rate / (1 + decay (t - 1)) (decay 0, the default, keeps
+ * it constant),
  * with the bias corrections mhat = m / (1 - beta1^t), vhat = v / (1 -
  * beta2^t), t counting this instance's steps (1 for the first).
  *
- * State (for checkpoints): a header (magic, n, t, learning rate) and then
- * m[n] and v[n], in native byte order.
+ * With amsgrad (Reddi, Kale & Kumar, 2018) the denominator uses the
+ * running maximum vmax = max(vmax, v) instead of v, bias-corrected the
+ * same way, so a coordinate's step never grows because its gradients got
+ * smaller.
+ *
+ * The option defaults are Kingma & Ba's.  A run file without an optimizer
+ * section gets adam tuned for variational inference instead (runfile.c):
+ * the first gradients of a fit are often thousands of times larger than
+ * those near the optimum, and with beta2 = 0.999 their squares shrink every
+ * later step for a thousand iterations, so beta2 0.9; a large first rate
+ * (0.2) travels fast and a 1/t decay (0.1) lets the iterates settle
+ * (share/doc/optimizers.md measures the choice).
+ *
+ * State (for checkpoints): the header of optimizer_util.h, then m[n],
+ * v[n] and vmax[n].
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <vihost/plugin.h>
-#include <vihost/sdk.h>
-
-#define ADAM_LEARNING_RATE_DEFAULT 0.01
-#define ADAM_BETA1_DEFAULT 0.9
-#define ADAM_BETA2_DEFAULT 0.999
-#define ADAM_EPSILON_DEFAULT 1e-8
+#include "optimizer_util.h"
 
 /* Identifies a saved adam state (and its layout revision). */
-static const char adam_state_magic[8] = {'v', 'i', '.', 'a', 'd', 'a', 'm', '1'};
-
-/* The saved state's header, copied byte for byte; four 8-byte members, so
- * there is no padding.  m[n] and v[n] follow it. */
-typedef struct adam_saved_header {
-    char magic[8];
-    uint64_t n;
-    uint64_t steps;
-    double learning_rate;
-} adam_saved_header;
+static const char adam_state_magic[8] = {'v', 'i', '.', 'a', 'd', 'a', 'm', '2'};
 
 typedef struct adam_optimizer {
     size_t n;
     double learning_rate;
     double beta1, beta2, epsilon;
+    double decay;    /* step t uses learning_rate / (1 + decay (t - 1)) */
+    int amsgrad;
     uint64_t steps;  /* steps taken so far */
-    double *moments; /* m[n] then v[n]: first and second moment estimates */
+    double *moments; /* m[n], v[n], vmax[n] */
 } adam_optimizer;
 
 static const vi_option adam_options[] = {
-    {sizeof(vi_option), "learning_rate", VI_OPTION_DOUBLE, 0, "0.01", 0.0,
-     HUGE_VAL, "step size (> 0)"},
+    {sizeof(vi_option), "learning_rate", VI_OPTION_DOUBLE, 0, "0.01", 0.0, HUGE_VAL,
+     "step size (at the first step, when decay > 0) (> 0)"},
     {sizeof(vi_option), "beta1", VI_OPTION_DOUBLE, 0, "0.9", 0.0, 1.0,
      "decay rate of the first-moment estimate, in [0, 1)"},
     {sizeof(vi_option), "beta2", VI_OPTION_DOUBLE, 0, "0.999", 0.0, 1.0,
      "decay rate of the second-moment estimate, in [0, 1)"},
     {sizeof(vi_option), "epsilon", VI_OPTION_DOUBLE, 0, "1e-8", 0.0, HUGE_VAL,
      "added to sqrt(vhat) so the step stays bounded (> 0)"},
+    {sizeof(vi_option), "decay", VI_OPTION_DOUBLE, 0, "0", 0.0, HUGE_VAL,
+     "step t uses learning_rate / (1 + decay (t - 1)); 0 keeps it constant"},
+    {sizeof(vi_option), "amsgrad", VI_OPTION_BOOL, 0, "false", 0.0, 0.0,
+     "use the running maximum of the second moment (AMSGrad)"},
     VI_OPTION_END};
 
-/* `what` names the source in the message: the option or the setter. */
-static int check_learning_rate(double rate, const char *what, vi_error *err)
+static int read_options(const vi_host *host, const vi_config *config, adam_optimizer *o,
+                        vi_error *err)
 {
-    if (!(rate > 0.0) || !isfinite(rate))
-        return vi_error_set(err, VI_EINVAL, "%s must be finite and > 0, got %g",
-                            what, rate);
-    return VI_OK;
-}
-
-/* Reads beta1 or beta2, which must lie in [0, 1). */
-static int read_decay_rate(const vi_host *host, const vi_config *config,
-                           const char *key, double fallback, double *out,
-                           vi_error *err)
-{
-    int status = vi_config_get_double_or(host, config, key, fallback, out, err);
-    if (status == VI_OK && !(*out >= 0.0 && *out < 1.0))
-        status = vi_error_set(err, VI_EINVAL,
-                              "option '%s' must be in [0, 1), got %g", key,
-                              *out);
-    return status;
-}
-
-static int read_options(const vi_host *host, const vi_config *config,
-                        adam_optimizer *o, vi_error *err)
-{
-    int status = vi_config_get_double_or(host, config, "learning_rate",
-                                         ADAM_LEARNING_RATE_DEFAULT,
+    int status = vi_config_get_double_or(host, config, "learning_rate", 0.01,
                                          &o->learning_rate, err);
     if (status == VI_OK)
-        status = check_learning_rate(o->learning_rate,
-                                     "option 'learning_rate'", err);
+        status = opt_check_rate(o->learning_rate, "option 'learning_rate'", err);
     if (status == VI_OK)
-        status = read_decay_rate(host, config, "beta1", ADAM_BETA1_DEFAULT,
-                                 &o->beta1, err);
+        status = opt_read_real(host, config, "beta1", 0.9, 0.0, 1.0, 1, &o->beta1, err);
     if (status == VI_OK)
-        status = read_decay_rate(host, config, "beta2", ADAM_BETA2_DEFAULT,
-                                 &o->beta2, err);
+        status = opt_read_real(host, config, "beta2", 0.999, 0.0, 1.0, 1, &o->beta2, err);
     if (status == VI_OK)
-        status = vi_config_get_double_or(host, config, "epsilon",
-                                         ADAM_EPSILON_DEFAULT, &o->epsilon,
-                                         err);
+        status = vi_config_get_double_or(host, config, "epsilon", 1e-8, &o->epsilon, err);
     if (status == VI_OK && (!(o->epsilon > 0.0) || !isfinite(o->epsilon)))
         status = vi_error_set(err, VI_EINVAL,
-                              "option 'epsilon' must be finite and > 0, got %g",
-                              o->epsilon);
+                              "option 'epsilon' must be finite and > 0, got %g", o->epsilon);
+    if (status == VI_OK)
+        status = opt_read_real(host, config, "decay", 0.0, 0.0, HUGE_VAL, 0, &o->decay, err);
+    if (status == VI_OK) {
+        int got = host->config_get_bool(config, "amsgrad", &o->amsgrad);
+        if (got == VI_ENOTFOUND)
+            o->amsgrad = 0;
+        else if (got != VI_OK)
+            status = vi_error_set(err, got, "'amsgrad' must be true or false");
+    }
     return status;
 }
 
@@ -109,13 +95,13 @@ static void adam_destroy(void *self)
     free(o);
 }
 
-static int adam_create(const vi_host *host, const vi_config *config, size_t n,
-                       void **self, vi_error *err)
+static int adam_create(const vi_host *host, const vi_config *config, size_t n, void **self,
+                       vi_error *err)
 {
     adam_optimizer *o;
     int status;
     *self = NULL;
-    if (n > SIZE_MAX / (2 * sizeof(double)))
+    if (n > SIZE_MAX / (4 * sizeof(double)))
         return vi_error_set(err, VI_ENOMEM, "adam cannot hold %lu parameters",
                             (unsigned long)n);
     o = (adam_optimizer *)calloc(1, sizeof *o);
@@ -123,10 +109,9 @@ static int adam_create(const vi_host *host, const vi_config *config, size_t n,
         return vi_error_set(err, VI_ENOMEM, "out of memory");
     o->n = n;
     /* calloc: the moment estimates start at zero; + 1 so n = 0 works. */
-    o->moments = (double *)calloc(2 * n + 1, sizeof *o->moments);
-    status = o->moments != NULL
-                 ? read_options(host, config, o, err)
-                 : vi_error_set(err, VI_ENOMEM, "out of memory");
+    o->moments = (double *)calloc(3 * n + 1, sizeof *o->moments);
+    status = o->moments != NULL ? read_options(host, config, o, err)
+                                : vi_error_set(err, VI_ENOMEM, "out of memory");
     if (status != VI_OK) {
         adam_destroy(o);
         return status;
@@ -143,23 +128,29 @@ static double bias_correction(double beta, uint64_t t)
     return -expm1((double)t * log(beta));
 }
 
-static int adam_step(void *self, double *lambda, const double *grad,
-                     const vi_step_info *info, vi_error *err)
+static int adam_step(void *self, double *lambda, const double *grad, const vi_step_info *info,
+                     vi_error *err)
 {
     adam_optimizer *o = (adam_optimizer *)self;
-    double *m = o->moments, *v = o->moments + o->n;
-    double c1, c2;
+    double *m = o->moments, *v = o->moments + o->n, *vmax = o->moments + 2 * o->n;
+    double c1, c2, rate;
     size_t i;
     (void)info;
     (void)err;
     o->steps += 1;
     c1 = bias_correction(o->beta1, o->steps);
     c2 = bias_correction(o->beta2, o->steps);
+    rate = o->learning_rate / (1.0 + o->decay * (double)(o->steps - 1));
     for (i = 0; i < o->n; ++i) {
+        double second;
         m[i] = o->beta1 * m[i] + (1.0 - o->beta1) * grad[i];
         v[i] = o->beta2 * v[i] + (1.0 - o->beta2) * grad[i] * grad[i];
-        lambda[i] += o->learning_rate * (m[i] / c1) /
-                     (sqrt(v[i] / c2) + o->epsilon);
+        second = v[i];
+        if (o->amsgrad) {
+            vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
+            second = vmax[i];
+        }
+        lambda[i] += rate * (m[i] / c1) / (sqrt(second / c2) + o->epsilon);
     }
     return VI_OK;
 }
@@ -171,7 +162,7 @@ static double adam_get_learning_rate(const void *self)
 
 static int adam_set_learning_rate(void *self, double rate, vi_error *err)
 {
-    int status = check_learning_rate(rate, "the adam learning rate", err);
+    int status = opt_check_rate(rate, "the adam learning rate", err);
     if (status == VI_OK)
         ((adam_optimizer *)self)->learning_rate = rate;
     return status;
@@ -179,90 +170,31 @@ static int adam_set_learning_rate(void *self, double rate, vi_error *err)
 
 static size_t adam_state_size(const void *self)
 {
-    const adam_optimizer *o = (const adam_optimizer *)self;
-    return sizeof(adam_saved_header) + 2 * o->n * sizeof(double);
+    return opt_state_size(3 * ((const adam_optimizer *)self)->n);
 }
 
 static int adam_save_state(const void *self, void *buf, vi_error *err)
 {
     const adam_optimizer *o = (const adam_optimizer *)self;
-    adam_saved_header header;
     (void)err;
-    memset(&header, 0, sizeof header);
-    memcpy(header.magic, adam_state_magic, sizeof header.magic);
-    header.n = (uint64_t)o->n;
-    header.steps = o->steps;
-    header.learning_rate = o->learning_rate;
-    /* memcpy throughout: buf need not be aligned. */
-    memcpy(buf, &header, sizeof header);
-    memcpy((char *)buf + sizeof header, o->moments,
-           2 * o->n * sizeof(double));
+    opt_state_write(buf, adam_state_magic, o->n, o->steps, o->learning_rate, o->moments,
+                    3 * o->n);
     return VI_OK;
 }
 
-/* Checks a saved header against this instance. */
-static int check_header(const adam_optimizer *o, const adam_saved_header *h,
-                        vi_error *err)
-{
-    if (memcmp(h->magic, adam_state_magic, sizeof h->magic) != 0)
-        return vi_error_set(err, VI_EINVAL,
-                            "the state was not saved by an adam optimizer "
-                            "(bad header)");
-    if (h->n != (uint64_t)o->n)
-        return vi_error_set(err, VI_EINVAL,
-                            "adam state was saved for n = %llu parameters, "
-                            "this instance has n = %lu",
-                            (unsigned long long)h->n, (unsigned long)o->n);
-    if (check_learning_rate(h->learning_rate, "", NULL) != VI_OK)
-        return vi_error_set(err, VI_EINVAL,
-                            "adam state holds an invalid learning rate %g",
-                            h->learning_rate);
-    return VI_OK;
-}
-
-static int adam_load_state(void *self, const void *buf, size_t size,
-                           vi_error *err)
+static int adam_load_state(void *self, const void *buf, size_t size, vi_error *err)
 {
     adam_optimizer *o = (adam_optimizer *)self;
-    const char *bytes = (const char *)buf;
-    adam_saved_header header;
-    size_t expected = adam_state_size(o), i;
-    double value;
-    int status;
-    if (size < sizeof header)
-        return vi_error_set(err, VI_EINVAL,
-                            "adam state is %lu bytes, too short for its "
-                            "%lu-byte header",
-                            (unsigned long)size, (unsigned long)sizeof header);
-    memcpy(&header, bytes, sizeof header);
-    status = check_header(o, &header, err);
-    if (status != VI_OK)
-        return status;
-    if (size != expected)
-        return vi_error_set(err, VI_EINVAL,
-                            "adam state is %lu bytes, expected %lu for n = %lu",
-                            (unsigned long)size, (unsigned long)expected,
-                            (unsigned long)o->n);
-    for (i = 0; i < 2 * o->n; ++i) { /* m finite, v finite and >= 0 */
-        memcpy(&value, bytes + sizeof header + i * sizeof value, sizeof value);
-        if (!isfinite(value) || (i >= o->n && value < 0.0))
-            return vi_error_set(err, VI_EINVAL,
-                                "adam state holds an invalid %s[%lu] = %g",
-                                i < o->n ? "m" : "v",
-                                (unsigned long)(i % o->n) + 1UL,
-                                value);
-    }
-    memcpy(o->moments, bytes + sizeof header, 2 * o->n * sizeof(double));
-    o->steps = header.steps;
-    o->learning_rate = header.learning_rate;
-    return VI_OK;
+    /* m may have either sign; v and vmax are >= 0. */
+    return opt_state_read(buf, size, adam_state_magic, "adam", o->n, 3 * o->n, o->n,
+                          &o->steps, &o->learning_rate, o->moments, err);
 }
 
 static const vi_optimizer_desc adam_optimizer_desc = {
     .struct_size = sizeof(vi_optimizer_desc),
     .kind = VI_KIND_OPTIMIZER,
     .name = "adam",
-    .summary = "Adam: bias-corrected adaptive moment estimation",
+    .summary = "Adam: bias-corrected adaptive moment estimation (optionally AMSGrad)",
     .flags = 0,
     .options = adam_options,
     .create = adam_create,
@@ -275,14 +207,14 @@ static const vi_optimizer_desc adam_optimizer_desc = {
     .save_state = adam_save_state,
     .load_state = adam_load_state};
 
-static const vi_component_head *const adam_components[] = {
-    VI_COMPONENT(adam_optimizer_desc), NULL};
+static const vi_component_head *const adam_components[] = {VI_COMPONENT(adam_optimizer_desc),
+                                                           NULL};
 
 VI_EXPORT const vi_plugin vi_plugin_entry = {
     .struct_size = sizeof(vi_plugin),
     .abi = {VI_ABI_MAJOR, VI_ABI_MINOR, 0},
     .name = "adam",
-    .version = "0.1.0",
+    .version = "0.2.0",
     .description = "the Adam optimizer",
     .init = NULL,
     .deinit = NULL,
