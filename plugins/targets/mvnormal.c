@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include <vihost/plugin.h>
 #include <vihost/sdk.h>
 
-/* Room for "x[" + 20 digits + "]" + NUL. */
-#define MVN_NAME_SIZE 32
+#include "target_util.h"
+
 /* Relative tolerance of the symmetry check on cov. */
 #define MVN_SYMMETRY_TOL 1e-10
 
@@ -26,8 +28,9 @@ typedef struct mvnormal_target {
     size_t dim;
     double *mean;       /* dim */
     double *precision;  /* dim x dim, row-major, symmetric */
+    double *cov;        /* dim x dim, as given (symmetrized): the exact moments */
     double log_norm;    /* -0.5 log det(2 pi cov) */
-    char *names;        /* dim names, MVN_NAME_SIZE apart */
+    tu_names names;     /* x[1..dim] */
 } mvnormal_target;
 
 static const vi_option mvnormal_options[] = {
@@ -45,7 +48,8 @@ static void mvnormal_destroy(void *self)
         return;
     free(t->mean);
     free(t->precision);
-    free(t->names);
+    free(t->cov);
+    tu_names_free(&t->names);
     free(t);
 }
 
@@ -154,76 +158,22 @@ static int read_cov(const vi_host *host, const vi_config *config,
     return VI_OK;
 }
 
-/* In-place lower Cholesky factor of the symmetric matrix a (dim x dim,
- * row-major); the strict upper triangle is zeroed.  Returns 0, or the
- * 1-based row at which a pivot was not positive. */
-static size_t cholesky_lower(double *a, size_t dim)
-{
-    size_t i, j, k;
-    for (i = 0; i < dim; ++i) {
-        for (j = 0; j <= i; ++j) {
-            double sum = a[i * dim + j];
-            for (k = 0; k < j; ++k)
-                sum -= a[i * dim + k] * a[j * dim + k];
-            if (i == j) {
-                if (!(sum > 0.0) || !isfinite(sum))
-                    return i + 1;
-                a[i * dim + i] = sqrt(sum);
-            } else {
-                a[i * dim + j] = sum / a[j * dim + j];
-            }
-        }
-        for (j = i + 1; j < dim; ++j)
-            a[i * dim + j] = 0.0;
-    }
-    return 0;
-}
-
-/* Inverts the lower-triangular l in place (column by column, forward
- * substitution against the identity). */
-static void invert_lower(double *l, size_t dim)
-{
-    size_t i, j, k;
-    for (j = 0; j < dim; ++j) {
-        l[j * dim + j] = 1.0 / l[j * dim + j];
-        for (i = j + 1; i < dim; ++i) {
-            double sum = 0.0;
-            for (k = j; k < i; ++k)
-                sum += l[i * dim + k] * l[k * dim + j];
-            l[i * dim + j] = -sum / l[i * dim + i];
-        }
-    }
-}
-
 /* From the factor L of cov: log_norm = -0.5 (D log 2 pi + 2 sum log L_ii)
  * and precision = L^-T L^-1.  Destroys l (it becomes L^-1). */
 static void precision_from_factor(mvnormal_target *t, double *l)
 {
-    size_t dim = t->dim, i, j, k;
-    double log_det = 0.0;
-    for (i = 0; i < dim; ++i)
-        log_det += 2.0 * log(l[i * dim + i]);
-    t->log_norm = -0.5 * ((double)dim * VI_LOG_2PI + log_det);
-    invert_lower(l, dim);
-    for (i = 0; i < dim; ++i)
-        for (j = 0; j <= i; ++j) {
-            double sum = 0.0; /* (L^-T L^-1)_ij = sum_k Linv_ki Linv_kj */
-            for (k = i; k < dim; ++k)
-                sum += l[k * dim + i] * l[k * dim + j];
-            t->precision[i * dim + j] = sum;
-            t->precision[j * dim + i] = sum;
-        }
+    t->log_norm = -0.5 * ((double)t->dim * VI_LOG_2PI +
+                          tu_factor_log_det(l, t->dim));
+    tu_inverse_from_factor(l, t->precision, t->dim);
 }
 
 static int make_names(mvnormal_target *t, vi_error *err)
 {
     size_t i;
-    t->names = (char *)malloc(t->dim * MVN_NAME_SIZE);
-    if (t->names == NULL)
-        return vi_error_set(err, VI_ENOMEM, "out of memory");
-    for (i = 0; i < t->dim; ++i)
-        vi_index_name(t->names + i * MVN_NAME_SIZE, MVN_NAME_SIZE, "x", i);
-    return VI_OK;
+    int status = tu_names_alloc(&t->names, t->dim, err);
+    for (i = 0; status == VI_OK && i < t->dim; ++i)
+        tu_name_index(&t->names, i, "x", i);
+    return status;
 }
 
 /* Reads, checks and factors cov into t->precision and t->log_norm. */
@@ -239,13 +189,15 @@ static int setup_precision(const vi_host *host, const vi_config *config,
                             "memory", (unsigned long)t->dim);
     factor = (double *)malloc(t->dim * t->dim * sizeof *factor);
     t->precision = (double *)malloc(t->dim * t->dim * sizeof *t->precision);
-    if (factor == NULL || t->precision == NULL) {
+    t->cov = (double *)malloc(t->dim * t->dim * sizeof *t->cov);
+    if (factor == NULL || t->precision == NULL || t->cov == NULL) {
         free(factor);
         return vi_error_set(err, VI_ENOMEM, "out of memory");
     }
     status = read_cov(host, config, t->dim, factor, err);
     if (status == VI_OK) {
-        failed_row = cholesky_lower(factor, t->dim);
+        memcpy(t->cov, factor, t->dim * t->dim * sizeof *t->cov);
+        failed_row = tu_cholesky_lower(factor, t->dim);
         if (failed_row != 0)
             status = vi_error_set(err, VI_EINVAL,
                                   "cov is not positive definite (Cholesky "
@@ -258,26 +210,23 @@ static int setup_precision(const vi_host *host, const vi_config *config,
     return status;
 }
 
-static int mvnormal_create(const vi_host *host, const vi_config *config,
-                           void **self, vi_error *err)
+static int mvnormal_setup(const vi_host *host, const vi_config *config,
+                          void *self, vi_error *err)
 {
-    mvnormal_target *t;
-    int status;
-    *self = NULL;
-    t = (mvnormal_target *)calloc(1, sizeof *t);
-    if (t == NULL)
-        return vi_error_set(err, VI_ENOMEM, "out of memory");
-    status = read_mean(host, config, t, err);
+    mvnormal_target *t = (mvnormal_target *)self;
+    int status = read_mean(host, config, t, err);
     if (status == VI_OK)
         status = setup_precision(host, config, t, err);
     if (status == VI_OK)
         status = make_names(t, err);
-    if (status != VI_OK) {
-        mvnormal_destroy(t);
-        return status;
-    }
-    *self = t;
-    return VI_OK;
+    return status;
+}
+
+static int mvnormal_create(const vi_host *host, const vi_config *config,
+                           void **self, vi_error *err)
+{
+    return tu_create(host, config, sizeof(mvnormal_target), mvnormal_setup,
+                     mvnormal_destroy, self, err);
 }
 
 static size_t mvnormal_dim(const void *self)
@@ -287,8 +236,7 @@ static size_t mvnormal_dim(const void *self)
 
 static const char *mvnormal_param_name(const void *self, size_t i)
 {
-    const mvnormal_target *t = (const mvnormal_target *)self;
-    return i < t->dim ? t->names + i * MVN_NAME_SIZE : NULL;
+    return tu_name(&((const mvnormal_target *)self)->names, i);
 }
 
 /* Scratch: the residual x - m and P (x - m). */
@@ -302,18 +250,14 @@ static int mvnormal_log_density(const void *self, const double *theta,
                                 vi_error *err)
 {
     const mvnormal_target *t = (const mvnormal_target *)self;
-    size_t dim = t->dim, i, j;
-    double *resid = work, *prec_resid = work + dim, quad = 0.0;
+    size_t dim = t->dim, i;
+    double *resid = work, *prec_resid = work + dim, quad;
     for (i = 0; i < dim; ++i)
         resid[i] = theta[i] - t->mean[i];
-    for (i = 0; i < dim; ++i) {
-        const double *row = t->precision + i * dim;
-        double sum = 0.0;
-        for (j = 0; j < dim; ++j)
-            sum += row[j] * resid[j];
-        prec_resid[i] = sum;
-        quad += resid[i] * sum;
-    }
+    /* P (theta - m) by dsymv: P is symmetric, so its upper half serves. */
+    cblas_dsymv(CblasRowMajor, CblasUpper, (int)dim, 1.0, t->precision, (int)dim, resid, 1,
+                0.0, prec_resid, 1);
+    quad = cblas_ddot((int)dim, resid, 1, prec_resid, 1);
     *lp = t->log_norm - 0.5 * quad;
     if (grad != NULL)
         for (i = 0; i < dim; ++i)
@@ -333,6 +277,28 @@ static int mvnormal_log_evidence(const void *self, double *log_z,
     return VI_OK;
 }
 
+/* The target is its own posterior: mean and cov as given. */
+static int mvnormal_moments(const void *self, double *mean, double *cov,
+                            vi_error *err)
+{
+    const mvnormal_target *t = (const mvnormal_target *)self;
+    (void)err;
+    if (mean != NULL)
+        memcpy(mean, t->mean, t->dim * sizeof *mean);
+    if (cov != NULL)
+        memcpy(cov, t->cov, t->dim * t->dim * sizeof *cov);
+    return VI_OK;
+}
+
+static const vi_target_moments mvnormal_moments_ext = {
+    sizeof(vi_target_moments), mvnormal_moments};
+
+static const void *mvnormal_get_extension(const void *self, const char *id)
+{
+    (void)self;
+    return strcmp(id, VI_TARGET_MOMENTS_ID) == 0 ? &mvnormal_moments_ext : NULL;
+}
+
 static const vi_target_desc mvnormal_target_desc = {
     .struct_size = sizeof(vi_target_desc),
     .kind = VI_KIND_TARGET,
@@ -346,6 +312,7 @@ static const vi_target_desc mvnormal_target_desc = {
     .param_name = mvnormal_param_name,
     .workspace_size = mvnormal_workspace_size,
     .log_density = mvnormal_log_density,
+    .get_extension = mvnormal_get_extension,
     .log_evidence = mvnormal_log_evidence};
 
 static const vi_component_head *const mvnormal_components[] = {

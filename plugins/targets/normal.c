@@ -8,9 +8,12 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <vihost/plugin.h>
 #include <vihost/sdk.h>
+
+#include "target_util.h"
 
 #define NORMAL_SIGMA_DEFAULT 1.0
 #define NORMAL_MU0_DEFAULT 0.0
@@ -37,21 +40,6 @@ static const vi_option normal_options[] = {
     {sizeof(vi_option), "s0", VI_OPTION_DOUBLE, 0, "10", 0.0, HUGE_VAL,
      "prior standard deviation of theta (> 0)"},
     VI_OPTION_END};
-
-/* Reads a scale option and checks it is finite and > 0. */
-static int read_positive(const vi_host *host, const vi_config *config,
-                         const char *key, double fallback, double *out,
-                         vi_error *err)
-{
-    int status = vi_config_get_double_or(host, config, key, fallback, out, err);
-    if (status != VI_OK)
-        return status;
-    if (!(*out > 0.0) || !isfinite(*out))
-        return vi_error_set(err, VI_EINVAL,
-                            "option '%s' must be finite and > 0, got %g", key,
-                            *out);
-    return VI_OK;
-}
 
 /* Reads y and reduces it to n, mean and sum of squared deviations (two
  * passes, for accuracy). */
@@ -88,37 +76,31 @@ static int read_observations(const vi_host *host, const vi_config *config,
     return VI_OK;
 }
 
-static int normal_create(const vi_host *host, const vi_config *config,
-                         void **self, vi_error *err)
+static int normal_setup(const vi_host *host, const vi_config *config,
+                        void *self, vi_error *err)
 {
-    normal_target *t;
-    int status;
-    *self = NULL;
-    t = (normal_target *)calloc(1, sizeof *t);
-    if (t == NULL)
-        return vi_error_set(err, VI_ENOMEM, "out of memory");
-    status = read_observations(host, config, t, err);
+    normal_target *t = (normal_target *)self;
+    int status = read_observations(host, config, t, err);
     if (status == VI_OK)
-        status = read_positive(host, config, "sigma", NORMAL_SIGMA_DEFAULT,
-                               &t->sigma, err);
+        status = tu_read_positive(host, config, "sigma", NORMAL_SIGMA_DEFAULT,
+                                  &t->sigma, err);
     if (status == VI_OK)
-        status = vi_config_get_double_or(host, config, "mu0",
-                                         NORMAL_MU0_DEFAULT, &t->mu0, err);
-    if (status == VI_OK && !isfinite(t->mu0))
-        status = vi_error_set(err, VI_EINVAL,
-                              "option 'mu0' must be finite, got %g", t->mu0);
+        status = tu_read_finite(host, config, "mu0", NORMAL_MU0_DEFAULT,
+                                &t->mu0, err);
     if (status == VI_OK)
-        status = read_positive(host, config, "s0", NORMAL_S0_DEFAULT, &t->s0,
-                               err);
-    if (status != VI_OK) {
-        free(t);
-        return status;
-    }
-    *self = t;
-    return VI_OK;
+        status = tu_read_positive(host, config, "s0", NORMAL_S0_DEFAULT,
+                                  &t->s0, err);
+    return status;
 }
 
 static void normal_destroy(void *self) { free(self); }
+
+static int normal_create(const vi_host *host, const vi_config *config,
+                         void **self, vi_error *err)
+{
+    return tu_create(host, config, sizeof(normal_target), normal_setup,
+                     normal_destroy, self, err);
+}
 
 static size_t normal_dim(const void *self)
 {
@@ -172,6 +154,32 @@ static int normal_log_evidence(const void *self, double *log_z,
     return VI_OK;
 }
 
+/* The conjugate posterior: theta | y ~ N(m, v) with precision
+ * 1/v = 1/s0^2 + n/sigma^2 and m = v (mu0/s0^2 + n ybar/sigma^2). */
+static int normal_moments(const void *self, double *mean, double *cov,
+                          vi_error *err)
+{
+    const normal_target *t = (const normal_target *)self;
+    double prior_prec = 1.0 / (t->s0 * t->s0);
+    double data_prec = (double)t->n / (t->sigma * t->sigma);
+    double v = 1.0 / (prior_prec + data_prec);
+    (void)err;
+    if (mean != NULL)
+        mean[0] = v * (prior_prec * t->mu0 + data_prec * t->ybar);
+    if (cov != NULL)
+        cov[0] = v;
+    return VI_OK;
+}
+
+static const vi_target_moments normal_moments_ext = {
+    sizeof(vi_target_moments), normal_moments};
+
+static const void *normal_get_extension(const void *self, const char *id)
+{
+    (void)self;
+    return strcmp(id, VI_TARGET_MOMENTS_ID) == 0 ? &normal_moments_ext : NULL;
+}
+
 static const vi_target_desc normal_target_desc = {
     .struct_size = sizeof(vi_target_desc),
     .kind = VI_KIND_TARGET,
@@ -186,6 +194,7 @@ static const vi_target_desc normal_target_desc = {
     .param_name = normal_param_name,
     .workspace_size = NULL, /* no scratch needed */
     .log_density = normal_log_density,
+    .get_extension = normal_get_extension,
     .log_evidence = normal_log_evidence};
 
 static const vi_component_head *const normal_components[] = {
