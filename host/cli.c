@@ -1,20 +1,31 @@
 /* cli.c — the command line (see cli.h). */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "build-config.h"
 #include "config.h"
+#include "check.h"
+#include "dist.h"
+#include "compare.h"
 #include "loader.h"
+#include "report.h"
 #include "run.h"
+#include "template.h"
 
 static const char usage_text[] =
-    "usage: vihost run FILE [--set KEY=VALUE]... [--plugin-path DIR]... [--quiet] [--verbose]\n"
+    "usage: vihost run FILE [--set KEY=VALUE]... [--families A,B,...] [--plugin-path DIR]...\n"
+    "                  [--quiet] [--verbose] [--resume] [--jobs J] [--allow-insecure-plugins]\n"
+    "       vihost report DIR\n"
     "       vihost list [--plugin-path DIR]... [--all]\n"
     "       vihost describe NAME [--plugin-path DIR]...\n"
+    "       vihost new target|family|optimizer NAME DIR\n"
+    "       vihost check PLUGIN.so [--component NAME] [--config FILE] [--seed N] [--level 1..3]\n"
     "       vihost --version | --help\n";
 
 static const char help_text[] =
@@ -22,9 +33,18 @@ static const char help_text[] =
     "\n"
     "Commands:\n"
     "  run FILE        fit the run file's target with its family and optimizer; outputs go\n"
-    "                  to output.dir (summary.csv, draws.csv, trace.csv, result.json, run.yaml)\n"
+    "                  to output.dir (summary.csv, draws.csv, trace.csv, result.json, run.yaml)\n"    "                  or, for a list of families, each into its own subfolder, then\n"
+    "                  compare.csv, compare.md and report.html beside them\n"
     "  list            list every component found, with its kind, version and plugin file\n"
     "  describe NAME   print a component's options, their types, defaults and ranges\n"
+    "  report DIR      rebuild report.html and its figures from the output.dir of a\n"
+    "                  finished run (a comparison's folder, or one fit's)\n"
+    "  new KIND NAME DIR\n"
+    "                  write a plugin project (NAME.c, Makefile, NAME.yaml) for a new\n"
+    "                  target, family or optimizer into DIR; build it with make\n"
+    "  check PLUGIN.so conformance checks of a plugin: ABI, exports, options, leaks,\n"
+    "                  gradients against finite differences, Monte Carlo, threads; each\n"
+    "                  in a child process; prints a table, exit 3 if any check fails\n"
     "\n"
     "Options:\n"
     "  --set KEY=VALUE     override a run-file key, e.g. --set stop.tolerance=0.001\n"
@@ -32,9 +52,26 @@ static const char help_text[] =
     "  --plugin-path DIR   look for plugins in DIR first (repeatable); then\n"
     "                      $VIHOST_PLUGIN_PATH, the run file's plugin_path, and the\n"
     "                      installed plugin folder (" VIHOST_PLUGINDIR ")\n"
+    "  --families A,B,...  run: fit each of these families, each into its own subfolder,\n"
+    "                      and compare them (compare.csv, compare.md, report.html);\n"
+    "                      replaces the run file's family\n"
     "  --quiet             print nothing but errors\n"
     "  --verbose           show the plugins' information lines\n"
     "  --all               list test-only components too\n"
+    "  --resume            run: continue each fit from its checkpoint (written every\n"
+    "                      output.checkpoint_every iterations) after the run was\n"
+    "                      interrupted; the outputs are those of an uninterrupted run\n"
+    "  --jobs J            run: a run file with a `sweep:` runs J of its runs at once,\n"
+    "                      each in its own process (default 1)\n"
+    "  --allow-insecure-plugins\n"
+    "                      load plugin files that other users could change (files or\n"
+    "                      folders writable by group or others, or owned by another\n"
+    "                      user); refused otherwise\n"
+    "  --component NAME    check: only this component of the plugin\n"
+    "  --config FILE       check: a run file whose sections give the options (and a\n"
+    "                      target's data); without it, the option defaults\n"
+    "  --seed N            check: seed of the random points and draws (default 1)\n"
+    "  --level 1..3        check: 1 quick, 2 the default, 3 thorough\n"
     "\n"
     "Exit status: 0 done (converged or not), 2 bad command line or run file,\n"
     "3 a plugin could not be loaded or refused its configuration, 4 the run failed\n"
@@ -44,11 +81,18 @@ static const char help_text[] =
 typedef struct cli_args {
     const char *command;
     const char *operand;        /* FILE or NAME */
+    const char *extra[2];       /* `new`: NAME and DIR */
+    size_t n_extra;
+    const char *component, *config, *seed, *level;   /* `check` */
+    const char *jobs;           /* `run --jobs` */
+    const char *families;       /* `run --families` */
     const char **sets;
     size_t n_sets;
     const char **plugin_dirs;
     size_t n_plugin_dirs;
     int quiet, verbose, all;
+    int allow_insecure;         /* --allow-insecure-plugins */
+    int resume;                 /* run --resume */
 } cli_args;
 
 static int push_arg(const char ***list, size_t *n, const char *value)
@@ -90,13 +134,29 @@ static int parse_option(int argc, char **argv, int *i, cli_args *a, vh_err *err)
         a->verbose = 1;
     else if (strcmp(arg, "--all") == 0)
         a->all = 1;
+    else if (strcmp(arg, "--allow-insecure-plugins") == 0)
+        a->allow_insecure = 1;
+    else if (strcmp(arg, "--resume") == 0)
+        a->resume = 1;
     else if ((v = option_value(argc, argv, i, "--set", err)) != NULL) {
         if (push_arg(&a->sets, &a->n_sets, v) != 0)
             return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
+    } else if ((v = option_value(argc, argv, i, "--families", err)) != NULL) {
+        a->families = v;
     } else if ((v = option_value(argc, argv, i, "--plugin-path", err)) != NULL) {
         if (push_arg(&a->plugin_dirs, &a->n_plugin_dirs, v) != 0)
             return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
-    } else if (err->exit_code != 0)
+    } else if ((v = option_value(argc, argv, i, "--component", err)) != NULL)
+        a->component = v;
+    else if ((v = option_value(argc, argv, i, "--config", err)) != NULL)
+        a->config = v;
+    else if ((v = option_value(argc, argv, i, "--seed", err)) != NULL)
+        a->seed = v;
+    else if ((v = option_value(argc, argv, i, "--level", err)) != NULL)
+        a->level = v;
+    else if ((v = option_value(argc, argv, i, "--jobs", err)) != NULL)
+        a->jobs = v;
+    else if (err->exit_code != 0)
         return -1;
     else
         return vh_err_set(err, VH_EXIT_USAGE, "unknown option '%s' (see vihost --help)", arg);
@@ -120,6 +180,8 @@ static int parse_args(int argc, char **argv, cli_args *a, vh_err *err)
             a->command = arg;
         else if (a->operand == NULL)
             a->operand = arg;
+        else if (strcmp(a->command, "new") == 0 && a->n_extra < 2)
+            a->extra[a->n_extra++] = arg;
         else
             return vh_err_set(err, VH_EXIT_USAGE, "unexpected argument '%s' (see vihost --help)",
                               arg);
@@ -135,6 +197,7 @@ static char **load_search_path(const cli_args *a, vh_registry *reg)
     size_t n;
     char **dirs = vh_search_path(a->plugin_dirs, a->n_plugin_dirs, NULL, 0, &n);
     vh_registry_init(reg);
+    reg->allow_insecure = a->allow_insecure;
     vh_registry_scan(reg, (const char *const *)dirs, n);
     return dirs;
 }
@@ -223,16 +286,129 @@ static int command_describe(const cli_args *a, vh_err *err)
     return status;
 }
 
+/* --families a,b,c as the --set "family=[a, b, c]", after the others so
+ * that it wins. */
+static int families_set(const cli_args *a, char **set, vh_err *err)
+{
+    const char *p = a->families;
+    size_t len = strlen(p);
+    if (len == 0 || p[0] == ',' || p[len - 1] == ',' || strstr(p, ",,") != NULL ||
+        strpbrk(p, "[]{}:#\"' ") != NULL)
+        return vh_err_set(err, VH_EXIT_USAGE, "--families '%s': give component names or .so "
+                          "paths separated by commas, like meanfield,fullrank", p);
+    if ((*set = malloc(3 * len + 16)) == NULL)
+        return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
+    char *out = *set + sprintf(*set, "family=[");
+    for (; *p; p++)
+        out += *p == ',' ? sprintf(out, ", ") : sprintf(out, "%c", *p);
+    sprintf(out, "]");
+    return 0;
+}
+
+static int command_report(const cli_args *a, vh_err *err)
+{
+    vh_comparison *cmp = NULL;
+    if (a->operand == NULL)
+        return vh_err_set(err, VH_EXIT_USAGE, "report needs a folder (vihost report DIR, the "
+                          "output.dir of a finished run)");
+    if (vh_comparison_read(a->operand, &cmp, err) != 0)
+        return -1;
+    int rc = vh_report_write(cmp, err);
+    if (rc == 0 && !a->quiet)
+        printf("%s/report.html\n", a->operand);
+    vh_comparison_free(cmp);
+    if (rc == 1) {
+        char why[VH_ERR_SIZE];
+        snprintf(why, sizeof why, "%s", err->message);
+        return vh_err_set(err, VH_EXIT_FAILURE, "cannot draw the report: %s", why);
+    }
+    return rc == 0 ? VH_EXIT_OK : -1;
+}
+
+static int parse_count(const char *text, const char *option, unsigned long long min,
+                       unsigned long long max, unsigned long long *out, vh_err *err);
+
 static int command_run(const cli_args *a, vh_err *err)
 {
     if (a->operand == NULL)
         return vh_err_set(err, VH_EXIT_USAGE, "run needs a run file (vihost run FILE.yaml)");
+    if (a->families != NULL) {
+        char *set = NULL;
+        const char **sets = malloc((a->n_sets + 1) * sizeof *sets);
+        int rc = sets == NULL ? vh_err_set(err, VH_EXIT_FAILURE, "out of memory")
+                              : families_set(a, &set, err);
+        if (rc == 0) {
+            cli_args b = *a;
+            for (size_t i = 0; i < a->n_sets; i++)
+                sets[i] = a->sets[i];
+            sets[a->n_sets] = set;
+            b.sets = sets;
+            b.n_sets = a->n_sets + 1;
+            b.families = NULL;
+            rc = command_run(&b, err);
+        }
+        free(set);
+        free(sets);
+        return rc;
+    }
+    unsigned long long jobs = 1;
+    if (a->jobs != NULL && parse_count(a->jobs, "--jobs", 1, 1024, &jobs, err) != 0)
+        return -1;
+    vh_dist *dist = NULL;
+    if (vh_dist_open(&dist, err) != 0)
+        return -1;
     vh_run_request req = {
         .file = a->operand, .sets = a->sets, .n_sets = a->n_sets,
         .plugin_dirs = a->plugin_dirs, .n_plugin_dirs = a->n_plugin_dirs,
         .quiet = a->quiet, .verbose = a->verbose,
+        .allow_insecure_plugins = a->allow_insecure, .resume = a->resume,
+        .dist = dist, .jobs = (size_t)jobs,
     };
-    return vh_run(&req, err) == 0 ? VH_EXIT_OK : -1;
+    int rc = vh_run(&req, err) == 0 ? VH_EXIT_OK : -1;
+    if (rc != 0 && vh_dist_size(dist) > 1) {
+        /* Other ranks may be waiting for this one: end them all. */
+        fprintf(stderr, "vihost: rank %d: %s\n", vh_dist_rank(dist), err->message);
+        vh_dist_abort(dist, err->exit_code ? err->exit_code : VH_EXIT_FAILURE);
+    }
+    vh_dist_close(dist);
+    return rc;
+}
+
+static int command_new(const cli_args *a, vh_err *err)
+{
+    return vh_template_new(a->operand, a->extra[0], a->extra[1], a->plugin_dirs,
+                           a->n_plugin_dirs, err) == 0 ? VH_EXIT_OK : -1;
+}
+
+/* A whole number in [min, max] from an option's text. */
+static int parse_count(const char *text, const char *option, unsigned long long min,
+                       unsigned long long max, unsigned long long *out, vh_err *err)
+{
+    char *end;
+    errno = 0;
+    *out = strtoull(text, &end, 10);
+    if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 || *out < min ||
+        *out > max)
+        return vh_err_set(err, VH_EXIT_USAGE, "%s must be a whole number from %llu to %llu, "
+                          "got '%s'", option, min, max, text);
+    return 0;
+}
+
+static int command_check(const cli_args *a, vh_err *err)
+{
+    unsigned long long seed = 1, level = 2;
+    if (a->operand == NULL)
+        return vh_err_set(err, VH_EXIT_USAGE, "check needs a plugin file (vihost check "
+                          "PLUGIN.so)");
+    if ((a->seed && parse_count(a->seed, "--seed", 0, UINT64_MAX, &seed, err) != 0) ||
+        (a->level && parse_count(a->level, "--level", 1, 3, &level, err) != 0))
+        return -1;
+    vh_check_request req = {
+        .plugin = a->operand, .component = a->component, .config = a->config,
+        .seed = (uint64_t)seed, .level = (int)level,
+        .plugin_dirs = a->plugin_dirs, .n_plugin_dirs = a->n_plugin_dirs,
+    };
+    return vh_check(&req, err);
 }
 
 int vh_cli_main(int argc, char **argv)
@@ -256,9 +432,16 @@ int vh_cli_main(int argc, char **argv)
         status = command_list(&a);
     else if (strcmp(a.command, "describe") == 0)
         status = command_describe(&a, &err);
+    else if (strcmp(a.command, "report") == 0)
+        status = command_report(&a, &err);
+    else if (strcmp(a.command, "new") == 0)
+        status = command_new(&a, &err);
+    else if (strcmp(a.command, "check") == 0)
+        status = command_check(&a, &err);
     else
         status = vh_err_set(&err, VH_EXIT_USAGE,
-                            "unknown command '%s' (commands: run, list, describe; see vihost --help)",
+                            "unknown command '%s' (commands: run, report, list, describe, new, check; "
+                            "see vihost --help)",
                             a.command);
     if (status < 0 || (status != 0 && err.message[0])) {
         fprintf(stderr, "vihost: %s\n", err.message);

@@ -18,6 +18,7 @@ struct vi_config {
     vh_value *values;
     unsigned char *defaulted; /* 1 where the value is the table's default */
     const vh_data *data;   /* borrowed; may be NULL */
+    vh_value data_file;    /* "data_file": the data file's absolute path (kind 0: none) */
 };
 
 /* Doubles hold every integer up to 2^53 exactly, and no more. */
@@ -369,6 +370,16 @@ static int build_options(const vh_build *b, vi_config *cfg, const vi_option *tab
     return 0;
 }
 
+/* The data file's path under the key "data_file" (plugin.h), absolute so
+ * that it means the same file wherever the plugin hands it. */
+static int set_data_file(vi_config *cfg, const vh_data *data)
+{
+    char *real = realpath(vh_data_path(data), NULL);
+    cfg->data_file.kind = VH_VALUE_STRING;
+    cfg->data_file.string = real != NULL ? real : strdup(vh_data_path(data));
+    return cfg->data_file.string != NULL ? 0 : -1;
+}
+
 int vh_config_build(const vi_option *table, const vh_node *options,
                     const vh_data *data, const char *file,
                     const char *component, vh_pos section_pos,
@@ -387,6 +398,11 @@ int vh_config_build(const vi_option *table, const vh_node *options,
     if (cfg == NULL)
         return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
     cfg->data = data;
+    if (data != NULL && option_find(table, "data_file") == NULL &&
+        set_data_file(cfg, data) != 0) {
+        vh_config_free(cfg);
+        return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
+    }
     if (build_options(&b, cfg, table, options, section_pos) != 0) {
         vh_config_free(cfg);
         return -1;
@@ -406,6 +422,7 @@ void vh_config_free(vi_config *config)
     free(config->keys);
     free(config->values);
     free(config->defaulted);
+    vh_value_clear(&config->data_file);
     free(config);
 }
 
@@ -490,6 +507,8 @@ static const vh_value *config_find(const vi_config *config, const char *key)
                 return &config->values[i];
             fallback = &config->values[i];
         }
+    if (config->data_file.kind != 0 && strcmp(key, "data_file") == 0)
+        return &config->data_file;
     const vh_value *from_data = config->data != NULL ? vh_data_get(config->data, key) : NULL;
     return from_data != NULL ? from_data : fallback;
 }

@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "data.h"
+#include "jsonfast.h"
 
 /* A data file larger than this is almost certainly a mistake (and would
  * need several times its size in memory). */
@@ -475,8 +477,48 @@ static const char *vh_json_type_name(const json_t *json)
     }
 }
 
+static int vh_data_parse_json_slow(vh_data *data, const char *text, size_t length,
+                                   vh_err *err);
+
+/* The fast reader's variables go straight into the table. */
+typedef struct vh_data_fast {
+    vh_data *data;
+    vh_err *err;
+} vh_data_fast;
+
+static int vh_data_fast_push(void *ctx, const char *name, vh_value *value)
+{
+    vh_data_fast *f = ctx;
+    return vh_data_push(f->data, name, value, f->err);
+}
+
+/* Empties the table (after the fast reader gave up half way). */
+static void vh_data_clear(vh_data *data)
+{
+    for (size_t i = 0; i < data->count; i++) {
+        free(data->names[i]);
+        vh_value_clear(&data->values[i]);
+    }
+    data->count = 0;
+}
+
+/* The fast reader first (jsonfast.h); jansson for everything it leaves,
+ * which also gives every error its message. */
 static int vh_data_parse_json(vh_data *data, const char *text, size_t length,
                               vh_err *err)
+{
+    vh_data_fast fast = {data, err};
+    int rc = vh_jsonfast_parse(text, length, vh_data_fast_push, &fast, NULL, NULL);
+    if (rc == 0)
+        return 0;
+    vh_data_clear(data);
+    if (rc < 0)
+        return vh_data_nomem(data->path, err);
+    return vh_data_parse_json_slow(data, text, length, err);
+}
+
+static int vh_data_parse_json_slow(vh_data *data, const char *text, size_t length,
+                                   vh_err *err)
 {
     json_error_t jerr;
     /* Every number as a double: Stan data are reals or integers that must
@@ -485,9 +527,14 @@ static int vh_data_parse_json(vh_data *data, const char *text, size_t length,
                    JSON_DECODE_INT_AS_REAL;
     json_t *root = json_loadb(text, length, flags, &jerr);
     if (!root) {
-        if (jerr.line > 0)
+        if (jerr.line > 0 && jerr.column > 0)
             return vh_err_set(err, VH_EXIT_USAGE, "%s:%d:%d: JSON syntax error: %s",
                               data->path, jerr.line, jerr.column, jerr.text);
+        /* A byte that is not UTF-8 is found before its column is counted. */
+        if (jerr.line > 0)
+            return vh_err_set(err, VH_EXIT_USAGE,
+                              "%s:%d: JSON syntax error: %s (at byte %d)", data->path,
+                              jerr.line, jerr.text, jerr.position);
         return vh_err_set(err, VH_EXIT_USAGE, "%s: JSON syntax error: %s",
                           data->path, jerr.text);
     }
@@ -886,14 +933,78 @@ static int vh_data_ends_with(const char *path, const char *suffix)
     return n >= k && strcasecmp(path + n - k, suffix) == 0;
 }
 
+/* The mapped file's pages already read are given back as the fast reader
+ * goes, so a large file never sits in memory whole beside its numbers. */
+typedef struct vh_data_map {
+    char *base;
+    size_t size, unmapped, page;
+} vh_data_map;
+
+static void vh_data_unmap_done(void *ctx, size_t done)
+{
+    vh_data_map *m = ctx;
+    size_t upto = done / m->page * m->page;
+    if (upto > m->unmapped) {
+        munmap(m->base + m->unmapped, upto - m->unmapped);
+        m->unmapped = upto;
+    }
+}
+
+/* A .json file through the fast reader, mapped: 0 and *out, or 1 when it
+ * must be read the usual way (not a plain file, not in the fast subset,
+ * out of memory: the usual way then says what is wrong). */
+static int vh_data_load_mapped(const char *path, vh_data **out)
+{
+    struct stat st;
+    vh_err ignored;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (uintmax_t)st.st_size > VH_DATA_MAX_BYTES) {
+        close(fd);
+        return 1;
+    }
+    vh_data_map m = {NULL, (size_t)st.st_size, 0, (size_t)sysconf(_SC_PAGESIZE)};
+    void *map = mmap(NULL, m.size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return 1;
+    m.base = map;
+    madvise(map, m.size, MADV_SEQUENTIAL);
+    vh_data *data = calloc(1, sizeof *data);
+    vh_data_fast fast = {data, &ignored};
+    int rc = data != NULL && (data->path = strdup(path)) != NULL
+                 ? vh_jsonfast_parse(m.base, m.size, vh_data_fast_push, &fast,
+                                     vh_data_unmap_done, &m)
+                 : 1;
+    munmap(m.base + m.unmapped, m.size - m.unmapped);
+    if (rc == 0 && vh_data_index(data, &ignored) == 0) {
+        *out = data;
+        return 0;
+    }
+    vh_data_free(data);
+    return 1;
+}
+
 int vh_data_load(const char *path, vh_data **out, vh_err *err)
 {
     char *text = NULL;
     size_t length = 0;
     *out = NULL;
+    if (vh_data_ends_with(path, ".json") && vh_data_load_mapped(path, out) == 0)
+        return 0;
     if (vh_data_read_file(path, &text, &length, err) != 0)
         return -1;
+    int rc = vh_data_load_text(path, text, length, out, err);
+    free(text);
+    return rc;
+}
 
+int vh_data_load_text(const char *path, const char *text, size_t length,
+                      vh_data **out, vh_err *err)
+{
+    *out = NULL;
     /* A UTF-8 byte-order mark is not data. */
     const char *body = text;
     if (length >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
@@ -901,17 +1012,14 @@ int vh_data_load(const char *path, vh_data **out, vh_err *err)
     size_t blank = 0;
     while (blank < length && isspace((unsigned char)body[blank]))
         blank++;
-    if (blank == length) {
-        free(text);
+    if (blank == length)
         return vh_err_set(err, VH_EXIT_USAGE, "%s: the data file is empty", path);
-    }
 
     vh_data *data = calloc(1, sizeof *data);
     if (data)
         data->path = strdup(path);
     if (!data || !data->path) {
         free(data);
-        free(text);
         return vh_data_nomem(path, err);
     }
     int json = vh_data_ends_with(path, ".json") ||
@@ -919,7 +1027,6 @@ int vh_data_load(const char *path, vh_data **out, vh_err *err)
                 (body[blank] == '{' || body[blank] == '['));
     int rc = json ? vh_data_parse_json(data, body, length, err)
                   : vh_data_parse_csv(data, body, length, err);
-    free(text);
     if (rc == 0)
         rc = vh_data_index(data, err);
     if (rc != 0) {

@@ -19,6 +19,11 @@ typedef struct vh_data vh_data;
  * Exit code 2 on failure. */
 int vh_data_load(const char *path, vh_data **out, vh_err *err);
 
+/* The same for a file's content already in memory (`length` bytes, need
+ * not end in NUL); `path` names it in messages and picks the format. */
+int vh_data_load_text(const char *path, const char *text, size_t length,
+                      vh_data **out, vh_err *err);
+
 /* The variable `name`, or NULL. */
 const vh_value *vh_data_get(const vh_data *data, const char *name);
 size_t vh_data_count(const vh_data *data);

@@ -108,8 +108,11 @@ double vh_pareto_khat(const double *sorted_log_w, size_t n, double *scratch)
     double cutoff = exp(sorted_log_w[n - tail - 1] - max);
     for (size_t i = 0; i < tail; i++)
         scratch[i] = exp(sorted_log_w[n - tail + i] - max) - cutoff;
+    /* The largest weights all equal: the weights are bounded, no tail at
+     * all, the best case there is (a GPD's k tends to -inf as its upper
+     * end comes down to its threshold). */
     if (scratch[tail - 1] <= 0.0)
-        return NAN; /* a flat tail: every weight equal, nothing to fit */
+        return -INFINITY;
     return gpd_fit_k(scratch, tail);
 }
 
@@ -140,10 +143,17 @@ void vh_importance_diagnose(const double *log_w, size_t n, size_t group,
     out->log_evidence_mcse = sqrt(fmax(wvar, 0.0) / (double)n) / wmean;
 
     size_t groups = group > 0 ? n / group : 0;
-    double iw = 0.0;
+    double iw = 0.0, iw_ss = 0.0;
     for (size_t g = 0; g < groups; g++)
         iw += vh_log_mean_exp(log_w + g * group, group);
     out->iw_elbo = groups > 0 ? iw / (double)groups : NAN;
+    /* The groups are independent, so the spread of their values gives
+     * the MCSE of their mean. */
+    for (size_t g = 0; g < groups; g++) {
+        double d = vh_log_mean_exp(log_w + g * group, group) - out->iw_elbo;
+        iw_ss += d * d;
+    }
+    out->iw_elbo_mcse = groups > 1 ? sqrt(iw_ss / (double)(groups - 1) / (double)groups) : NAN;
 
     memcpy(scratch, log_w, n * sizeof *scratch);
     qsort(scratch, n, sizeof *scratch, compare_doubles);

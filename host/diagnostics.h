@@ -23,9 +23,10 @@ typedef struct vh_importance {
     double elbo;              /* mean of log w */
     double elbo_mcse;
     double iw_elbo;           /* mean over groups of `group` draws of log-mean-exp(log w) */
+    double iw_elbo_mcse;      /* sd of the groups' values / sqrt(groups); NaN under 2 groups */
     double log_evidence;      /* log-mean-exp of all log w */
     double log_evidence_mcse; /* delta method: sd(w) / (sqrt(n) mean(w)) */
-    double khat;              /* Pareto k of the weights' upper tail (NaN when n < 10) */
+    double khat;              /* Pareto k of the weights' upper tail (see vh_pareto_khat) */
     double ess;               /* (sum w)^2 / sum w^2 */
 } vh_importance;
 
@@ -35,7 +36,10 @@ void vh_importance_diagnose(const double *log_w, size_t n, size_t group,
                             double *scratch, vh_importance *out);
 
 /* Pareto k-hat of the largest min(0.2 n, 3 sqrt(n)) weights, by Zhang and
- * Stephens' estimate with the weakly informative prior of the loo package.
+ * Stephens' estimate with the weakly informative prior of the loo package
+ * (as loo's psis: the tail's exceedances over the largest weight below it,
+ * scaled by the largest weight).  NaN when n < 10; -inf when those weights
+ * are all equal (bounded weights: nothing heavier than a point).
  * `sorted_log_w` ascending. */
 double vh_pareto_khat(const double *sorted_log_w, size_t n, double *scratch);
 

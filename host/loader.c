@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,9 @@ void vh_registry_free(vh_registry *reg)
         free(reg->refusals[i]);
     free(reg->libraries);
     free(reg->components);
+    for (size_t i = 0; i < reg->n_retired; i++)
+        free(reg->retired[i]);
+    free(reg->retired);
     free(reg->refusals);
     vh_registry_init(reg);
 }
@@ -61,9 +65,7 @@ static int name_is_valid(const char *name)
     return 1;
 }
 
-/* The 1.0 size of each kind's descriptor: a plugin built against 1.0 or
- * any later minor has at least this much. */
-static size_t descriptor_min_size(vi_kind kind)
+size_t vh_descriptor_min_size(vi_kind kind)
 {
     switch (kind) {
     case VI_KIND_TARGET: return sizeof(vi_target_desc);
@@ -168,12 +170,12 @@ static int check_component(const char *path, const vi_component_head *head,
         return vh_err_set(err, VH_EXIT_PLUGIN,
                           "%s: component %zu has an invalid name (use 1-64 lower-case "
                           "letters, digits and '_')", path, index + 1);
-    if (head->struct_size < descriptor_min_size(head->kind))
+    if (head->struct_size < vh_descriptor_min_size(head->kind))
         return vh_err_set(err, VH_EXIT_PLUGIN,
                           "%s: %s '%s' has struct_size %u, less than ABI 1.0's %zu "
                           "(a malformed descriptor; rebuild against the SDK)",
                           path, vh_kind_name(head->kind), head->name,
-                          (unsigned)head->struct_size, descriptor_min_size(head->kind));
+                          (unsigned)head->struct_size, vh_descriptor_min_size(head->kind));
     const char *missing = missing_member(head);
     if (missing != NULL)
         return vh_err_set(err, VH_EXIT_PLUGIN,
@@ -234,10 +236,20 @@ static int registry_add_library(vh_registry *reg, vh_library *lib, vh_err *err)
     if (libs == NULL)
         return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
     reg->libraries = libs;
-    vh_component *comps =
-        realloc(reg->components, (reg->n_components + n_new) * sizeof *comps);
-    if (comps == NULL)
+    /* A new array, not realloc: pointers into the old one stay valid. */
+    vh_component *comps = malloc((reg->n_components + n_new + 1) * sizeof *comps);
+    vh_component **retired =
+        realloc(reg->retired, (reg->n_retired + 1) * sizeof *retired);
+    if (retired != NULL)
+        reg->retired = retired;
+    if (comps == NULL || retired == NULL) {
+        free(comps);
         return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
+    }
+    if (reg->components != NULL) {
+        memcpy(comps, reg->components, reg->n_components * sizeof *comps);
+        reg->retired[reg->n_retired++] = reg->components;
+    }
     reg->components = comps;
     reg->libraries[reg->n_libraries++] = lib;
     for (size_t i = 0; i < n_new; i++) {
@@ -279,6 +291,54 @@ static int library_open(const char *path, vh_library *lib, vh_err *err)
     return 0;
 }
 
+/* Why someone other than this user or root could change the file or
+ * folder `st` describes, or NULL when nobody could. */
+static const char *open_to_others(const struct stat *st, char *why, size_t size)
+{
+    if (st->st_mode & S_IWOTH)
+        return "writable by every user";
+    if (st->st_mode & S_IWGRP)
+        return "writable by its group";
+    if (st->st_uid != 0 && st->st_uid != geteuid()) {
+        snprintf(why, size, "owned by another user (uid %lu)", (unsigned long)st->st_uid);
+        return why;
+    }
+    return NULL;
+}
+
+/* Code another user could swap in would run as this one: a plugin file,
+ * or the folder it lies in, that others can write is refused. */
+static int check_ownership(const char *real, vh_err *err)
+{
+    struct stat st;
+    char why[64];
+    const char *open;
+    if (stat(real, &st) != 0)
+        return vh_err_set(err, VH_EXIT_PLUGIN, "cannot load plugin %s: %s", real,
+                          strerror(errno));
+    if ((open = open_to_others(&st, why, sizeof why)) != NULL)
+        return vh_err_set(err, VH_EXIT_PLUGIN,
+                          "%s: refused: the plugin file is %s, so someone else could change "
+                          "the code vihost runs (make it yours and chmod go-w it, or pass "
+                          "--allow-insecure-plugins)", real, open);
+    const char *slash = strrchr(real, '/');
+    char *dir = slash == NULL ? strdup(".")
+                              : strndup(real, slash == real ? 1 : (size_t)(slash - real));
+    if (dir == NULL)
+        return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
+    int rc = 0;
+    if (stat(dir, &st) != 0)
+        rc = vh_err_set(err, VH_EXIT_PLUGIN, "cannot load plugin %s: %s: %s", real, dir,
+                        strerror(errno));
+    else if ((open = open_to_others(&st, why, sizeof why)) != NULL)
+        rc = vh_err_set(err, VH_EXIT_PLUGIN,
+                        "%s: refused: its folder %s is %s, so someone else could put other "
+                        "code there (make it yours and chmod go-w it, or pass "
+                        "--allow-insecure-plugins)", real, dir, open);
+    free(dir);
+    return rc;
+}
+
 int vh_registry_load_file(vh_registry *reg, const char *path, vh_err *err)
 {
     char *real = realpath(path, NULL);
@@ -296,7 +356,8 @@ int vh_registry_load_file(vh_registry *reg, const char *path, vh_err *err)
         return vh_err_set(err, VH_EXIT_FAILURE, "out of memory");
     }
     lib->path = real;
-    if (library_open(real, lib, err) != 0 || registry_add_library(reg, lib, err) != 0) {
+    if ((!reg->allow_insecure && check_ownership(real, err) != 0) ||
+        library_open(real, lib, err) != 0 || registry_add_library(reg, lib, err) != 0) {
         library_unload(lib);
         return -1;
     }
@@ -486,6 +547,40 @@ static void push_build_tree_dirs(char ***list, size_t *n)
     }
 }
 
+/* The installed plugin folder where this executable's installation is
+ * now, when it has moved since it was built (a DESTDIR staging, `make
+ * install prefix=...`, a copied tree): VIHOST_BINDIR and VIHOST_PLUGINDIR
+ * lie under VIHOST_PREFIX, so the executable's folder without its bindir
+ * part names the prefix, and the plugin folder lies at the same place
+ * under it. */
+static void push_relocated_dir(char ***list, size_t *n)
+{
+    size_t plen = strlen(VIHOST_PREFIX);
+    while (plen > 0 && VIHOST_PREFIX[plen - 1] == '/')
+        plen--;
+    if (strncmp(VIHOST_BINDIR, VIHOST_PREFIX, plen) != 0 ||
+        strncmp(VIHOST_PLUGINDIR, VIHOST_PREFIX, plen) != 0)
+        return;
+    const char *bin_part = VIHOST_BINDIR + plen, *plugin_part = VIHOST_PLUGINDIR + plen;
+    char exe[4096], dir[4200];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    size_t elen = strlen(exe), blen = strlen(bin_part);
+    if (blen == 0 || elen < blen || strcmp(exe + elen - blen, bin_part) != 0)
+        return;
+    exe[elen - blen] = '\0';
+    snprintf(dir, sizeof dir, "%s%s", exe, plugin_part);
+    struct stat st;
+    if (strcmp(dir, VIHOST_PLUGINDIR) != 0 && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        path_list_push(list, n, dir);
+}
+
 char **vh_search_path(const char *const *cli_dirs, size_t n_cli,
                       const char *const *run_dirs, size_t n_run, size_t *n)
 {
@@ -505,6 +600,7 @@ char **vh_search_path(const char *const *cli_dirs, size_t n_cli,
     for (size_t i = 0; i < n_run; i++)
         path_list_push(&list, n, run_dirs[i]);
     push_build_tree_dirs(&list, n);
+    push_relocated_dir(&list, n);
     path_list_push(&list, n, VIHOST_PLUGINDIR);
     return list;
 }

@@ -33,8 +33,16 @@ typedef struct vh_registry {
     size_t n_libraries;
     vh_component *components;
     size_t n_components;
+    /* Earlier copies of `components`, kept until vh_registry_free: a
+     * vh_component pointer handed out (vh_registry_find, _resolve) stays
+     * valid when a later load grows the array. */
+    vh_component **retired;
+    size_t n_retired;
     char **refusals;          /* one line per plugin file refused while scanning */
     size_t n_refusals;
+    /* Set after vh_registry_init (--allow-insecure-plugins): load plugin
+     * files that others could change too. */
+    int allow_insecure;
 } vh_registry;
 
 void vh_registry_init(vh_registry *reg);
@@ -42,7 +50,10 @@ void vh_registry_init(vh_registry *reg);
 void vh_registry_free(vh_registry *reg);
 
 /* Loads one plugin file and adds its components.  A refusal (exit 3) names
- * the file: it cannot be opened, has no vi_plugin_entry, was built for
+ * the file: it or its folder could be changed by someone else (writable
+ * by its group or by everyone, or owned by another user than this one or
+ * root; unless reg->allow_insecure), it cannot be opened, has no
+ * vi_plugin_entry, was built for
  * another ABI major, has a malformed descriptor (struct_size too small, a
  * bad kind or name, a required member NULL, a bad option table), a
  * component name already loaded from another file, or its init failed.
@@ -69,7 +80,9 @@ int vh_registry_resolve(vh_registry *reg, const char *ref, vi_kind kind,
 /* The search path in order of precedence: cli_dirs, then the entries of
  * $VIHOST_PLUGIN_PATH (':'-separated), then run_dirs, then the build
  * tree's plugin folders when this executable runs from a build tree, then
- * VIHOST_PLUGINDIR.  Returns a NULL-terminated array the caller frees with
+ * the installed plugin folder relative to this executable when the
+ * installation has moved since it was built (DESTDIR, `make install
+ * prefix=...`), then VIHOST_PLUGINDIR.  Returns a NULL-terminated array the caller frees with
  * vh_search_path_free; *n gets its length. */
 char **vh_search_path(const char *const *cli_dirs, size_t n_cli,
                       const char *const *run_dirs, size_t n_run, size_t *n);
@@ -77,5 +90,9 @@ void vh_search_path_free(char **dirs);
 
 /* "target", "family", "optimizer". */
 const char *vh_kind_name(vi_kind kind);
+
+/* The 1.0 size of each kind's descriptor: a plugin built against 1.0 or
+ * any later minor has at least this much (0 for an unknown kind). */
+size_t vh_descriptor_min_size(vi_kind kind);
 
 #endif

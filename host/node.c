@@ -589,17 +589,78 @@ static int scalar_looks_typed(const char *text)
     return (*p >= '0' && *p <= '9') || *p == '.';
 }
 
+/* True when text is sure to be written plain by libyaml and to read back
+ * as the same plain text: letters, digits, "._/+-~" and inner spaces only
+ * (every number, boolean and null word is made of these), and not "-",
+ * "- x", "---x" or "...x", which YAML reads as structure.  Anything else
+ * is written double-quoted, whose escapes keep every byte; leaving the
+ * choice to libyaml would put it in single quotes, which read back as a
+ * quoted string that the next emit may write differently. */
+static int scalar_plain_safe(const char *text)
+{
+    size_t n = strlen(text);
+    if (n == 0 || strcmp(text, "-") == 0 || text[0] == ' ' || text[n - 1] == ' ' ||
+        strncmp(text, "- ", 2) == 0 || strncmp(text, "---", 3) == 0 ||
+        strncmp(text, "...", 3) == 0)   /* a list item, document markers */
+        return 0;
+    for (const char *p = text; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && strchr("._/+-~ ", *p) == NULL)
+            return 0;
+    return 1;
+}
+
 static int emit(yaml_emitter_t *em, yaml_event_t *ev, int made)
 {
     /* yaml_emitter_emit owns the event from here, on success or failure. */
     return made && yaml_emitter_emit(em, ev) ? 0 : -1;
 }
 
+/* The byte length of the well-formed UTF-8 character at p, or 0. */
+static size_t utf8_length(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xC2 && p[0] <= 0xDF ? 2
+             : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+    for (size_t k = 1; k < n; k++)
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+    /* no overlong forms, surrogates or code points past U+10FFFF */
+    if ((n == 3 && p[0] == 0xE0 && p[1] < 0xA0) || (n == 3 && p[0] == 0xED && p[1] >= 0xA0) ||
+        (n == 4 && p[0] == 0xF0 && p[1] < 0x90) || (n == 4 && p[0] == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+int vh_utf8_valid(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0';) {
+        size_t n = utf8_length(p);
+        if (n == 0)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
 static int emit_text(yaml_emitter_t *em, const char *text, yaml_scalar_style_t style)
 {
     yaml_event_t ev;
+    /* libyaml refuses bytes that are not UTF-8 (a file name may hold any):
+     * they are written as '?' rather than losing the whole file. */
+    char *clean = vh_utf8_valid(text) ? NULL : strdup(text);
+    if (clean != NULL) {
+        for (unsigned char *p = (unsigned char *)clean; *p != '\0';) {
+            size_t n = utf8_length(p);
+            if (n == 0)
+                *p++ = '?';
+            else
+                p += n;
+        }
+        text = clean;
+        style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    }
     int made = yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text,
                                             (int)strlen(text), 1, 1, style);
+    free(clean);
     return emit(em, &ev, made);
 }
 
@@ -607,11 +668,11 @@ static int emit_node(yaml_emitter_t *em, const vh_node *node)
 {
     yaml_event_t ev;
     if (node->kind == VH_NODE_SCALAR) {
-        /* Plain unless that would change the type; libyaml itself falls
-         * back to quotes when plain text cannot hold the string. */
+        /* Plain unless that would change the type or the text. */
         int typed = node->quoted && scalar_looks_typed(node->scalar);
-        return emit_text(em, node->scalar, typed ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
-                                                 : YAML_PLAIN_SCALAR_STYLE);
+        int plain = !typed && scalar_plain_safe(node->scalar);
+        return emit_text(em, node->scalar, plain ? YAML_PLAIN_SCALAR_STYLE
+                                                 : YAML_DOUBLE_QUOTED_SCALAR_STYLE);
     }
     if (node->kind == VH_NODE_SEQUENCE) {
         int flat = 1;

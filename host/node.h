@@ -69,6 +69,9 @@ void vh_node_free(vh_node *node);
  * would read back as another type are quoted.  0 or -1 on I/O error. */
 int vh_node_emit(const vh_node *node, FILE *out);
 
+/* Added: whether `text` is well-formed UTF-8 (what YAML text must be). */
+int vh_utf8_valid(const char *text);
+
 /* The closest of `candidates` (NULL-terminated) to `word` by edit distance,
  * or NULL when none is within max(2, strlen(word)/3) edits. */
 const char *vh_suggest(const char *word, const char *const *candidates);

@@ -7,12 +7,15 @@
  * most a hidden staging folder, never a half-written result.
  *
  * Every writer is deterministic: the same inputs give the same bytes. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -32,6 +35,7 @@ struct vh_outdir {
     vh_staged *files;
     size_t n_files, cap_files;
     mode_t dir_mode;   /* the mode mkdir(dir, 0777) would give */
+    int lock_fd;       /* the staging folder, flock'ed while this run lives; -1 */
 };
 
 /* ------------------------------------------------------------------ */
@@ -70,6 +74,8 @@ static void vh_outdir_unmake_parents(vh_outdir *od)
 
 static void vh_outdir_free(vh_outdir *od)
 {
+    if (od->lock_fd >= 0)
+        close(od->lock_fd);
     for (size_t i = 0; i < od->n_files; i++)
         free(od->files[i].name);
     for (size_t i = 0; i < od->n_created; i++)
@@ -173,6 +179,44 @@ static int vh_outdir_check_existing(const vh_outdir *od, vh_err *err)
     return 0;
 }
 
+/* A run holds an exclusive flock on its staging folder while it lives;
+ * the kernel drops it when the process ends, however it ends.  A staging
+ * folder of this output whose lock can be taken was left by a run that
+ * was killed: its files and itself are removed.  Only names exactly like
+ * ".<base>.vihost-XXXXXX" are considered. */
+static void vh_outdir_sweep(const char *parent, const char *base)
+{
+    DIR *d = opendir(parent);
+    size_t blen = strlen(base);
+    struct dirent *ent;
+    if (!d)
+        return;
+    while ((ent = readdir(d)) != NULL) {
+        const char *name = ent->d_name;
+        if (name[0] != '.' || strncmp(name + 1, base, blen) != 0 ||
+            strncmp(name + 1 + blen, ".vihost-", 8) != 0 || strlen(name + blen + 9) != 6)
+            continue;
+        char *path = vh_path_join(parent, name);
+        int fd = path ? open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+        DIR *stale = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? opendir(path) : NULL;
+        for (struct dirent *f; stale && (f = readdir(stale)) != NULL;) {
+            char *file = strcmp(f->d_name, ".") && strcmp(f->d_name, "..")
+                             ? vh_path_join(path, f->d_name) : NULL;
+            if (file)
+                unlink(file);
+            free(file);
+        }
+        if (stale) {
+            closedir(stale);
+            rmdir(path);
+        }
+        if (fd >= 0)
+            close(fd);
+        free(path);
+    }
+    closedir(d);
+}
+
 int vh_outdir_begin(const char *dir, vh_outdir **out, vh_err *err)
 {
     *out = NULL;
@@ -181,6 +225,7 @@ int vh_outdir_begin(const char *dir, vh_outdir **out, vh_err *err)
                           "output folder is empty (choose another output.dir)");
     vh_outdir *od = calloc(1, sizeof *od);
     if (od) {
+        od->lock_fd = -1;
         od->dir = strdup(dir);
         od->given = strdup(dir);
     }
@@ -199,6 +244,7 @@ int vh_outdir_begin(const char *dir, vh_outdir **out, vh_err *err)
         rc = vh_outdir_check_existing(od, err);
     if (rc == 0) {
         size_t size = strlen(parent) + strlen(base) + 32;
+        vh_outdir_sweep(parent, base);
         od->staging = malloc(size);
         if (od->staging)
             snprintf(od->staging, size, "%s/.%s.vihost-XXXXXX", parent, base);
@@ -206,6 +252,10 @@ int vh_outdir_begin(const char *dir, vh_outdir **out, vh_err *err)
             rc = vh_outdir_refuse(dir, strerror(od->staging ? errno : ENOMEM), err);
             free(od->staging);
             od->staging = NULL;
+        } else {
+            od->lock_fd = open(od->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (od->lock_fd >= 0)
+                flock(od->lock_fd, LOCK_EX | LOCK_NB);
         }
     }
     free(parent);
@@ -484,6 +534,16 @@ int vh_write_draws_csv(FILE *out, const char *const *comments, size_t n,
                        size_t n_draws, const double *log_p,
                        const double *log_g, const double *draws)
 {
+    return vh_write_draws_csv_cmdstan(out, comments, NULL, n, names, mean, n_draws, log_p,
+                                      log_g, draws);
+}
+
+int vh_write_draws_csv_cmdstan(FILE *out, const char *const *comments,
+                               const char *const *after_header, size_t n,
+                               const char *const *names, const double *mean,
+                               size_t n_draws, const double *log_p,
+                               const double *log_g, const double *draws)
+{
     for (size_t i = 0; comments && comments[i]; i++)
         vh_csv_comment(out, comments[i]);
     fputs("lp__,log_p__,log_g__", out);
@@ -491,8 +551,11 @@ int vh_write_draws_csv(FILE *out, const char *const *comments, size_t n,
         fputc(',', out);
         vh_csv_text(out, names[j]);
     }
+    fputc('\n', out);
+    for (size_t i = 0; after_header && after_header[i]; i++)
+        vh_csv_comment(out, after_header[i]);
     /* CmdStan's first row: the approximation's mean, lp__ etc. 0. */
-    fputs("\n0,0,0", out);
+    fputs("0,0,0", out);
     for (size_t j = 0; j < n; j++)
         vh_csv_sep_number(out, mean[j]);
     fputc('\n', out);
@@ -507,19 +570,30 @@ int vh_write_draws_csv(FILE *out, const char *const *comments, size_t n,
     return vh_csv_status(out);
 }
 
+/* A number, or nothing when it is NaN: a column that has no value here. */
+static void vh_csv_sep_optional(FILE *out, double x)
+{
+    fputc(',', out);
+    if (!isnan(x))
+        vh_csv_number(out, x);
+}
+
 int vh_write_trace_csv(FILE *out, size_t n, const vh_trace_row *rows)
 {
-    fputs("iter,elbo,elbo_mcse,rel_change,step_norm,seconds\n", out);
+    fputs("iter,elbo,elbo_mcse,rel_change,step_norm,seconds,grad_norm,step_size,grad_snr,"
+          "redraws,skipped,phase\n", out);
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "%" PRIu64, rows[i].iter);
         vh_csv_sep_number(out, rows[i].elbo);
         vh_csv_sep_number(out, rows[i].elbo_mcse);
-        fputc(',', out);
-        if (!isnan(rows[i].rel_change))
-            vh_csv_number(out, rows[i].rel_change);
+        vh_csv_sep_optional(out, rows[i].rel_change);
         vh_csv_sep_number(out, rows[i].step_norm);
         vh_csv_sep_number(out, rows[i].seconds);
-        fputc('\n', out);
+        vh_csv_sep_optional(out, rows[i].grad_norm);
+        vh_csv_sep_optional(out, rows[i].step_size);
+        vh_csv_sep_optional(out, rows[i].grad_snr);
+        fprintf(out, ",%" PRIu64 ",%" PRIu64 ",%s\n", rows[i].redraws, rows[i].skipped,
+                rows[i].phase != NULL ? rows[i].phase : "fit");
     }
     return vh_csv_status(out);
 }
@@ -585,6 +659,50 @@ static void vh_json_put(json_t *obj, const char *key, json_t *value, int *bad)
         *bad = 1;
 }
 
+static json_t *vh_json_numbers(const double *x, size_t n, size_t stride)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < n; i++)
+        if (json_array_append_new(array, vh_json_number(x[i * stride])) != 0) {
+            json_decref(array);
+            return NULL;
+        }
+    return array;
+}
+
+/* {"space", "names", "mean", "sd", "cov"} of the approximation. */
+static json_t *vh_json_approximation(const vh_result *r)
+{
+    size_t n = r->q_dim;
+    json_t *obj = json_object(), *names = json_array(), *cov = NULL;
+    int bad = !obj || !names;
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = json_array_append_new(names, vh_json_text(r->q_names ? r->q_names[i] : NULL)) != 0;
+    vh_json_put(obj, "space", json_string("unconstrained"), &bad);
+    vh_json_put(obj, "names", names, &bad);
+    names = NULL;
+    vh_json_put(obj, "mean", vh_json_numbers(r->q_mean, n, 1), &bad);
+    if (r->q_cov) {
+        double *sd = malloc((n + 1) * sizeof *sd);
+        for (size_t i = 0; sd && i < n; i++)
+            sd[i] = sqrt(r->q_cov[i * n + i]);
+        vh_json_put(obj, "sd", sd ? vh_json_numbers(sd, n, 1) : NULL, &bad);
+        free(sd);
+    }
+    if (r->q_cov && n <= VH_RESULT_COV_MAX && (cov = json_array()) != NULL) {
+        for (size_t i = 0; i < n; i++)
+            if (json_array_append_new(cov, vh_json_numbers(r->q_cov + i * n, n, 1)) != 0)
+                bad = 1;
+        vh_json_put(obj, "cov", cov, &bad);
+    }
+    json_decref(names);
+    if (bad) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
 int vh_write_result_json(FILE *out, const vh_result *r)
 {
     json_t *obj = json_object();
@@ -609,11 +727,21 @@ int vh_write_result_json(FILE *out, const vh_result *r)
         vh_json_put(obj, "gradient_evaluations",
                     vh_json_count(r->gradient_evaluations), &bad);
         vh_json_put(obj, "seconds", vh_json_number(r->seconds), &bad);
+        if (r->target_gradient != NULL)
+            vh_json_put(obj, "target_gradient", vh_json_text(r->target_gradient), &bad);
         if (r->has_log_evidence_exact)
             vh_json_put(obj, "log_evidence_exact",
                         vh_json_number(r->log_evidence_exact), &bad);
         if (r->has_kl_exact)
             vh_json_put(obj, "kl_exact", vh_json_number(r->kl_exact), &bad);
+        if (r->khat_verdict) {
+            vh_json_put(obj, "importance_draws", vh_json_count(r->importance_draws), &bad);
+            vh_json_put(obj, "iw_elbo_mcse", vh_json_number(r->iw_elbo_mcse), &bad);
+            vh_json_put(obj, "khat_threshold", vh_json_number(r->khat_threshold), &bad);
+            vh_json_put(obj, "khat_verdict", vh_json_text(r->khat_verdict), &bad);
+        }
+        if (r->q_mean)
+            vh_json_put(obj, "approximation", vh_json_approximation(r), &bad);
     }
     if (!bad && json_dumpf(obj, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17) |
                                          JSON_PRESERVE_ORDER) != 0)

@@ -14,7 +14,8 @@ typedef enum vh_rng_purpose {
     VH_RNG_ELBO = 2,      /* draws for the periodic ELBO estimate */
     VH_RNG_OUTPUT = 3,    /* draws written to draws.csv and summaries */
     VH_RNG_INIT = 4,      /* anything random at initialization */
-    VH_RNG_TEST = 5       /* tests and checks */
+    VH_RNG_TEST = 5,      /* tests and checks */
+    VH_RNG_BATCH = 6      /* minibatches: index 0 a gradient's, 1 an ELBO estimate's */
 } vh_rng_purpose;
 
 /* The host's definition of the opaque vi_rng of plugin.h. */

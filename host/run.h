@@ -15,6 +15,11 @@ typedef struct vh_run_request {
     size_t n_plugin_dirs;
     int quiet;                        /* no result lines on stdout */
     int verbose;                      /* plugins' info lines on stderr */
+    int allow_insecure_plugins;       /* load plugins others could change too */
+    int resume;                       /* continue from each fit's checkpoint */
+    const struct vh_dist *dist;       /* the MPI ranks running this together (dist.h);
+                                       * NULL: this process alone */
+    size_t jobs;                      /* --jobs: a sweep's runs at once here; 0 or 1: one */
 } vh_run_request;
 
 /* Runs it; returns 0 or -1 with err (exit status in err->exit_code). */

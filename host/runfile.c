@@ -12,9 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const vh_runfile_gradients[] = {"reparam", NULL};
-const char *const vh_runfile_bases[] = {"pseudo", NULL};
-const char *const vh_runfile_rules[] = {"relative", "none", NULL};
+const char *const vh_runfile_gradients[] = {"reparam", "stl", "score", NULL};
+const char *const vh_runfile_bases[] = {"pseudo", "antithetic", "qmc", NULL};
+const char *const vh_runfile_rules[] = {"relative", "mcse", "rhat", "none", NULL};
+const char *const vh_runfile_averagings[] = {"none", "polyak", "polynomial", NULL};
 
 /* The state of one load. */
 typedef struct vh_rf {
@@ -180,6 +181,8 @@ static int rf_is_path(const char *plugin)
 typedef enum vh_rf_type {
     VH_RF_WHOLE,    /* uint64_t in [min, max] */
     VH_RF_REAL,     /* double > 0 */
+    VH_RF_NONNEG,   /* double >= 0 */
+    VH_RF_BOOL,     /* int: true or false */
     VH_RF_CHOICE,   /* char *, one of `choices` */
     VH_RF_TEXT      /* char *, not empty */
 } vh_rf_type;
@@ -198,25 +201,49 @@ typedef struct vh_rf_field {
 static const vh_rf_field vh_rf_objective[] = {
     {"gradient", VH_RF_CHOICE, "reparam", 0, 0, vh_runfile_gradients,
      offsetof(vh_runfile, gradient)},
-    {"grad_samples", VH_RF_WHOLE, "1", 1, VH_RF_NO_MAX, NULL,
+    {"grad_samples", VH_RF_WHOLE, "4", 1, VH_RF_NO_MAX, NULL,
      offsetof(vh_runfile, grad_samples)},
     {"elbo_samples", VH_RF_WHOLE, "100", 2, VH_RF_NO_MAX, NULL,
      offsetof(vh_runfile, elbo_samples)},
-    {"base", VH_RF_CHOICE, "pseudo", 0, 0, vh_runfile_bases, offsetof(vh_runfile, base)},
+    {"base", VH_RF_CHOICE, "qmc", 0, 0, vh_runfile_bases, offsetof(vh_runfile, base)},
+    {"batch_size", VH_RF_WHOLE, "0", 0, VH_RF_NO_MAX, NULL, offsetof(vh_runfile, batch_size)},
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 static const vh_rf_field vh_rf_stop[] = {
     {"max_iterations", VH_RF_WHOLE, "10000", 1, VH_RF_NO_MAX, NULL,
      offsetof(vh_runfile, max_iterations)},
-    {"rule", VH_RF_CHOICE, "relative", 0, 0, vh_runfile_rules, offsetof(vh_runfile, rule)},
-    {"tolerance", VH_RF_REAL, "0.01", 0, 0, NULL, offsetof(vh_runfile, tolerance)},
+    {"rule", VH_RF_CHOICE, "mcse", 0, 0, vh_runfile_rules, offsetof(vh_runfile, rule)},
+    /* 0.01 instead when the rule is relative: see rf_top_stop */
+    {"tolerance", VH_RF_REAL, "0.0001", 0, 0, NULL, offsetof(vh_runfile, tolerance)},
     {"eval_every", VH_RF_WHOLE, "100", 1, VH_RF_NO_MAX, NULL,
      offsetof(vh_runfile, eval_every)},
+    {"window", VH_RF_WHOLE, "200", 4, VH_RF_NO_MAX, NULL, offsetof(vh_runfile, window)},
+    {"z", VH_RF_REAL, "2", 0, 0, NULL, offsetof(vh_runfile, z)},
+    {"rhat_threshold", VH_RF_REAL, "1.1", 0, 0, NULL, offsetof(vh_runfile, rhat_threshold)},
+    {"max_gradients", VH_RF_WHOLE, "0", 0, VH_RF_NO_MAX, NULL,
+     offsetof(vh_runfile, max_gradients)},
+    {"max_seconds", VH_RF_NONNEG, "0", 0, 0, NULL, offsetof(vh_runfile, max_seconds)},
+    {NULL, 0, NULL, 0, 0, NULL, 0}};
+
+static const vh_rf_field vh_rf_averaging[] = {
+    {"method", VH_RF_CHOICE, "polynomial", 0, 0, vh_runfile_averagings,
+     offsetof(vh_runfile, averaging)},
+    {"start", VH_RF_WHOLE, "0", 0, VH_RF_NO_MAX, NULL, offsetof(vh_runfile, averaging_start)},
+    {"power", VH_RF_NONNEG, "8", 0, 0, NULL, offsetof(vh_runfile, averaging_power)},
+    {NULL, 0, NULL, 0, 0, NULL, 0}};
+
+static const vh_rf_field vh_rf_adapt[] = {
+    {"enabled", VH_RF_BOOL, "false", 0, 0, NULL, offsetof(vh_runfile, adapt)},
+    {"iterations", VH_RF_WHOLE, "50", 1, VH_RF_NO_MAX, NULL,
+     offsetof(vh_runfile, adapt_iterations)},
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 static const vh_rf_field vh_rf_output[] = {
     {"dir", VH_RF_TEXT, NULL, 0, 0, NULL, offsetof(vh_runfile, output_dir)},
     {"draws", VH_RF_WHOLE, "1000", 0, VH_RF_NO_MAX, NULL, offsetof(vh_runfile, draws)},
+    {"iw_samples", VH_RF_WHOLE, "10", 1, VH_RF_NO_MAX, NULL, offsetof(vh_runfile, iw_samples)},
+    {"checkpoint_every", VH_RF_WHOLE, "0", 0, VH_RF_NO_MAX, NULL,
+     offsetof(vh_runfile, checkpoint_every)},
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 static const vh_rf_field vh_rf_version = {"vihost", VH_RF_WHOLE, "1", 1, 1, NULL, 0};
@@ -291,6 +318,22 @@ static int rf_read_field(const vh_rf *rf, const vh_rf_field *f, const char *name
         }
         vh_node_describe(node, got, sizeof got);
         return rf_fail_at(rf, node, "'%s' must be a number > 0, got %s", name, got);
+    case VH_RF_NONNEG:
+        if (vh_node_number(node, &x) == 0 && x >= 0 && isfinite(x)) {
+            *(double *)member = x;
+            return 0;
+        }
+        vh_node_describe(node, got, sizeof got);
+        return rf_fail_at(rf, node, "'%s' must be a number >= 0 (0: no limit), got %s", name,
+                          got);
+    case VH_RF_BOOL:
+        if (node->kind == VH_NODE_SCALAR && !node->quoted &&
+            (strcmp(node->scalar, "true") == 0 || strcmp(node->scalar, "false") == 0)) {
+            *(int *)member = node->scalar[0] == 't';
+            return 0;
+        }
+        vh_node_describe(node, got, sizeof got);
+        return rf_fail_at(rf, node, "'%s' must be true or false, got %s", name, got);
     case VH_RF_TEXT:
         if (node->kind == VH_NODE_SCALAR && node->scalar[0] != '\0' && !rf_is_null(node))
             return (*(char **)member = strdup(node->scalar)) != NULL ? 0 : rf_oom(rf);
@@ -513,22 +556,148 @@ static int rf_top_seed(vh_rf *rf, vh_node **slot, vh_pos key_pos)
     return rf_field(rf, &vh_rf_seed, NULL, slot);
 }
 
-static int rf_top_threads(vh_rf *rf, vh_node **slot, vh_pos key_pos)
+/* reference: a reference posterior's CSV file (posteriordb's
+ * reference.csv layout, or draws), relative to the run file's folder; kept
+ * as `reference: null` in the resolved file when absent. */
+static int rf_top_reference(vh_rf *rf, vh_node **slot, vh_pos key_pos)
 {
     (void)key_pos;
-    return rf_field(rf, &vh_rf_threads, NULL, slot);
+    if (*slot == NULL || rf_is_null(*slot)) {
+        vh_node_free(*slot);
+        return (*slot = vh_node_new_scalar("null", 0, vh_no_pos)) != NULL ? 0 : rf_oom(rf);
+    }
+    return rf_component_text(rf, *slot, "reference", 1, &rf->run->reference);
+}
+
+static const char *const vh_rf_top_keys[] = {
+    "vihost", "seed", "plugin_path", "target", "family", "optimizer",
+    "objective", "stop", "averaging", "adapt", "output", "threads", "reference", "sweep", NULL};
+
+/* threads: a whole number, or `auto` (the default): one per CPU this
+ * process may use, shared among the MPI ranks on one machine (run->threads
+ * 0, resolved when the run starts). */
+static int rf_top_threads(vh_rf *rf, vh_node **slot, vh_pos key_pos)
+{
+    uint64_t n = 0;
+    char got[128];
+    (void)key_pos;
+    if (*slot == NULL || rf_is_null(*slot)) {
+        vh_node_free(*slot);
+        if ((*slot = vh_node_new_scalar("auto", 0, vh_no_pos)) == NULL)
+            return rf_oom(rf);
+    }
+    const vh_node *node = *slot;
+    if (node->kind == VH_NODE_SCALAR && !node->quoted && strcmp(node->scalar, "auto") == 0) {
+        rf->run->threads = 0;
+        return 0;
+    }
+    if (rf_parse_whole(node, &n) == 0 && n >= vh_rf_threads.min && n <= vh_rf_threads.max) {
+        rf->run->threads = n;
+        return 0;
+    }
+    vh_node_describe(node, got, sizeof got);
+    return rf_fail_at(rf, node, "'threads' must be a whole number in [1, 256], got %s (or "
+                      "auto: one per CPU)", got);
+}
+
+/* sweep: a grid of runs, a mapping of run-file keys (dotted, as for --set)
+ * to lists of values; checked here for its shape, and kept in the tree
+ * (`sweep: null` when absent).  The runs themselves are checked when the
+ * sweep expands them (sweep.h). */
+static int rf_top_sweep(vh_rf *rf, vh_node **slot, vh_pos key_pos)
+{
+    char got[128];
+    (void)key_pos;
+    if (*slot == NULL || rf_is_null(*slot)) {
+        vh_node_free(*slot);
+        return (*slot = vh_node_new_scalar("null", 0, vh_no_pos)) != NULL ? 0 : rf_oom(rf);
+    }
+    const vh_node *node = *slot;
+    if (node->kind != VH_NODE_MAPPING || node->count == 0) {
+        vh_node_describe(node, got, sizeof got);
+        return rf_fail_at(rf, node, "'sweep' must be a mapping of run-file keys to lists of "
+                          "values, like {seed: [1, 2], family: [meanfield, fullrank]}, got %s",
+                          got);
+    }
+    for (size_t i = 0; i < node->count; i++) {
+        const vh_node *values = node->items[i];
+        const char *key = node->keys[i];
+        size_t top = strcspn(key, ".");
+        int known = 0;
+        for (size_t k = 0; vh_rf_top_keys[k] != NULL && !known; k++)
+            known = strlen(vh_rf_top_keys[k]) == top &&
+                    strncmp(vh_rf_top_keys[k], key, top) == 0 &&
+                    strcmp(vh_rf_top_keys[k], "sweep") != 0 &&
+                    strcmp(vh_rf_top_keys[k], "vihost") != 0;
+        if (!known || (key[top] == '.' && key[top + 1] == '\0'))
+            return rf_fail(rf, node->key_pos[i], node->origin,
+                           "'sweep' key '%s' is not a run-file key (write a top-level key or "
+                           "a dotted path like optimizer.options.learning_rate)", key);
+        if (strcmp(key, "output.dir") == 0 || strcmp(key, "output") == 0)
+            return rf_fail(rf, node->key_pos[i], node->origin,
+                           "'sweep' cannot vary '%s': each run of a sweep writes into its own "
+                           "folder under output.dir", key);
+        if (values->kind != VH_NODE_SEQUENCE || values->count == 0) {
+            vh_node_describe(values, got, sizeof got);
+            return rf_fail_at(rf, values, "'sweep.%s' must be a non-empty list of values, "
+                              "got %s", key, got);
+        }
+    }
+    rf->run->sweep = node;
+    return 0;
 }
 
 static int rf_top_objective(vh_rf *rf, vh_node **slot, vh_pos key_pos)
 {
     (void)key_pos;
-    return rf_section(rf, slot, "objective", vh_rf_objective);
+    if (rf_section(rf, slot, "objective", vh_rf_objective) != 0)
+        return -1;
+    /* The score gradient's baseline for each draw is the mean of the others. */
+    const vh_node *at = vh_node_map_get(*slot, "grad_samples");
+    if (at->pos.line == 0 && at->origin == NULL) /* the default: point at the gradient */
+        at = vh_node_map_get(*slot, "gradient");
+    if (strcmp(rf->run->gradient, "score") == 0 && rf->run->grad_samples < 2)
+        return rf_fail_at(rf, at,
+                          "'objective.grad_samples' must be >= 2 with gradient 'score' (each "
+                          "draw's baseline is the mean of the other draws), got %llu",
+                          (unsigned long long)rf->run->grad_samples);
+    return 0;
 }
 
 static int rf_top_stop(vh_rf *rf, vh_node **slot, vh_pos key_pos)
 {
     (void)key_pos;
-    return rf_section(rf, slot, "stop", vh_rf_stop);
+    /* The relative rule's tolerance defaults to Stan's 0.01; the table's
+     * 0.0001 suits mcse, whose Monte Carlo term decides. */
+    vh_node *rule = *slot != NULL && (*slot)->kind == VH_NODE_MAPPING
+                        ? vh_node_map_get(*slot, "rule") : NULL;
+    if (rule != NULL && rule->kind == VH_NODE_SCALAR && strcmp(rule->scalar, "relative") == 0 &&
+        vh_node_map_index(*slot, "tolerance") < 0) {
+        vh_node *tol = vh_node_new_scalar("0.01", 0, vh_no_pos);
+        if (tol == NULL || vh_node_map_append(*slot, "tolerance", vh_no_pos, tol) != 0) {
+            vh_node_free(tol);
+            return rf_oom(rf);
+        }
+    }
+    if (rf_section(rf, slot, "stop", vh_rf_stop) != 0)
+        return -1;
+    if (!(rf->run->rhat_threshold > 1.0))
+        return rf_fail_at(rf, vh_node_map_get(*slot, "rhat_threshold"),
+                          "'stop.rhat_threshold' must be a number > 1, got %g",
+                          rf->run->rhat_threshold);
+    return 0;
+}
+
+static int rf_top_averaging(vh_rf *rf, vh_node **slot, vh_pos key_pos)
+{
+    (void)key_pos;
+    return rf_section(rf, slot, "averaging", vh_rf_averaging);
+}
+
+static int rf_top_adapt(vh_rf *rf, vh_node **slot, vh_pos key_pos)
+{
+    (void)key_pos;
+    return rf_section(rf, slot, "adapt", vh_rf_adapt);
 }
 
 static int rf_top_output(vh_rf *rf, vh_node **slot, vh_pos key_pos)
@@ -574,11 +743,40 @@ static int rf_top_target(vh_rf *rf, vh_node **slot, vh_pos key_pos)
     return rf_component(rf, slot, "target", key_pos, 1, NULL, &rf->run->target);
 }
 
+/* The optimizer of a run file that names none: adam tuned for variational
+ * inference (see plugins/optimizers/adam.c and share/doc/optimizers.md). */
+static const char *const vh_rf_default_optimizer[][2] = {
+    {"learning_rate", "0.2"}, {"beta2", "0.9"}, {"decay", "0.1"}};
+
+static vh_node *rf_default_optimizer(void)
+{
+    vh_node *map = vh_node_new_mapping(vh_no_pos), *options = vh_node_new_mapping(vh_no_pos);
+    int bad = map == NULL || options == NULL;
+    for (size_t i = 0; i < 3 && !bad; i++) {
+        vh_node *value = vh_node_new_scalar(vh_rf_default_optimizer[i][1], 0, vh_no_pos);
+        if (value == NULL ||
+            vh_node_map_append(options, vh_rf_default_optimizer[i][0], vh_no_pos, value) != 0) {
+            vh_node_free(value);
+            bad = 1;
+        }
+    }
+    vh_node *plugin = bad ? NULL : vh_node_new_scalar("adam", 0, vh_no_pos);
+    if (plugin == NULL || vh_node_map_append(map, "plugin", vh_no_pos, plugin) != 0) {
+        vh_node_free(plugin);
+        bad = 1;
+    }
+    if (!bad && vh_node_map_append(map, "options", vh_no_pos, options) == 0)
+        return map;
+    vh_node_free(options);
+    vh_node_free(map);
+    return NULL;
+}
+
 static int rf_top_optimizer(vh_rf *rf, vh_node **slot, vh_pos key_pos)
 {
     if (*slot == NULL || rf_is_null(*slot)) {
         vh_node_free(*slot);
-        if ((*slot = vh_node_new_scalar("adam", 0, vh_no_pos)) == NULL)
+        if ((*slot = rf_default_optimizer()) == NULL)
             return rf_oom(rf);
     }
     return rf_component(rf, slot, "optimizer", key_pos, 0, "adam", &rf->run->optimizer);
@@ -627,12 +825,10 @@ static const vh_rf_top vh_rf_tops[] = {
     {"plugin_path", rf_top_plugin_path}, {"target", rf_top_target},
     {"family", rf_top_family},        {"optimizer", rf_top_optimizer},
     {"objective", rf_top_objective},  {"stop", rf_top_stop},
+    {"averaging", rf_top_averaging},  {"adapt", rf_top_adapt},
     {"output", rf_top_output},        {"threads", rf_top_threads},
+    {"reference", rf_top_reference},  {"sweep", rf_top_sweep},
     {NULL, NULL}};
-
-static const char *const vh_rf_top_keys[] = {
-    "vihost", "seed", "plugin_path", "target", "family", "optimizer",
-    "objective", "stop", "output", "threads", NULL};
 
 /* Checks the whole tree and replaces it by its resolved form. */
 static int rf_resolve(vh_rf *rf, vh_node **rootp)
@@ -756,6 +952,19 @@ static int rf_apply_set(const vh_rf *rf, vh_node *root, const char *arg)
         return vh_err_set(rf->err, VH_EXIT_USAGE,
                           "--set '%s': expected KEY=VALUE, like stop.max_iterations=500", arg);
     snprintf(label, sizeof label, "--set '%s'", arg);
+    /* The key is not read by the YAML parser, which would refuse it. */
+    for (const char *c = arg; c < eq; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return vh_err_set(rf->err, VH_EXIT_USAGE,
+                              "--set '%s': the key holds a control character", arg);
+    char *key_text = strndup(arg, (size_t)(eq - arg));
+    if (key_text == NULL)
+        return rf_oom(rf);
+    int key_ok = vh_utf8_valid(key_text);
+    free(key_text);
+    if (!key_ok)
+        return vh_err_set(rf->err, VH_EXIT_USAGE,
+                          "--set '%s': the key is not UTF-8 text", arg);
     if (vh_node_parse_string(eq + 1, strlen(eq + 1), label, &value, rf->err) != 0)
         return rf_drop_position(rf->err, label);
     if (value == NULL)
@@ -794,11 +1003,17 @@ static int rf_paths(vh_rf *rf, const char *path)
     return 0;
 }
 
-static int rf_load(vh_rf *rf, const char *const *sets, size_t n_sets)
+/* `text` (len bytes) is the file's content when already in memory; NULL:
+ * read run->path. */
+static int rf_load(vh_rf *rf, const char *text, size_t len, const char *const *sets,
+                   size_t n_sets)
 {
     vh_runfile *run = rf->run;
     char got[128];
-    if (rf_paths(rf, run->path) != 0 || vh_node_parse_file(run->path, &run->root, rf->err) != 0)
+    if (rf_paths(rf, run->path) != 0)
+        return -1;
+    if ((text != NULL ? vh_node_parse_string(text, len, run->path, &run->root, rf->err)
+                      : vh_node_parse_file(run->path, &run->root, rf->err)) != 0)
         return -1;
     if (run->root == NULL || rf_is_null(run->root))
         return vh_err_set(rf->err, VH_EXIT_USAGE, "%s: the run file is empty", rf->file);
@@ -813,8 +1028,9 @@ static int rf_load(vh_rf *rf, const char *const *sets, size_t n_sets)
     return rf_resolve(rf, &run->root);
 }
 
-int vh_runfile_load(const char *path, const char *const *sets, size_t n_sets,
-                    vh_runfile **out, vh_err *err)
+static int rf_load_any(const char *path, const char *text, size_t len,
+                       const char *const *sets, size_t n_sets, vh_runfile **out,
+                       vh_err *err)
 {
     vh_rf rf = {path, NULL, err, NULL};
     *out = NULL;
@@ -823,7 +1039,7 @@ int vh_runfile_load(const char *path, const char *const *sets, size_t n_sets,
         free(rf.run);
         return rf_oom(&rf);
     }
-    int rc = rf_load(&rf, sets, n_sets);
+    int rc = rf_load(&rf, text, len, sets, n_sets);
     free(rf.default_dir);
     if (rc != 0) {
         vh_runfile_free(rf.run);
@@ -831,6 +1047,20 @@ int vh_runfile_load(const char *path, const char *const *sets, size_t n_sets,
     }
     *out = rf.run;
     return 0;
+}
+
+int vh_runfile_load(const char *path, const char *const *sets, size_t n_sets,
+                    vh_runfile **out, vh_err *err)
+{
+    return rf_load_any(path, NULL, 0, sets, n_sets, out, err);
+}
+
+int vh_runfile_load_text(const char *path, const char *text, size_t len,
+                         const char *const *sets, size_t n_sets, vh_runfile **out,
+                         vh_err *err)
+{
+    return rf_load_any(path, text != NULL ? text : "", text != NULL ? len : 0, sets,
+                       n_sets, out, err);
 }
 
 static void rf_spec_free(vh_component_spec *spec)
@@ -857,6 +1087,8 @@ void vh_runfile_free(vh_runfile *run)
     free(run->gradient);
     free(run->base);
     free(run->rule);
+    free(run->averaging);
     free(run->output_dir);
+    free(run->reference);
     free(run);
 }

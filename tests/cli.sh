@@ -49,7 +49,7 @@ check "summary.csv has the header and one row for theta" \
   grep -q "^name,mean,sd,q05,q50,q95$" "$TMP/normal/summary.csv"
 check "draws.csv has CmdStan's columns" grep -q "^lp__,log_p__,log_g__,theta$" "$TMP/normal/draws.csv"
 check "trace.csv has its columns" \
-  grep -q "^iter,elbo,elbo_mcse,rel_change,step_norm,seconds$" "$TMP/normal/trace.csv"
+  grep -q "^iter,elbo,elbo_mcse,rel_change,step_norm,seconds,grad_norm,step_size,grad_snr,redraws,skipped,phase$" "$TMP/normal/trace.csv"
 rows=$(grep -cv '^#' "$TMP/normal/draws.csv")
 ok $(( rows != 2002 )) "draws.csv has a header, the mean row and 2000 draws (got $rows lines)"
 check "result.json says converged" grep -q '"converged": true' "$TMP/normal/result.json"

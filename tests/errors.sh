@@ -98,7 +98,7 @@ expect_failure "a duplicate component name is refused, naming both files" 3 \
 no_output "duplicate name"
 
 printf 'target: {plugin: %s/nan_target.so}\noutput: {dir: %s}\n' "$TEST_PLUGINS" "$OUT" > "$TMP/nan.yaml"
-expect_failure "a NaN log density stops the run, naming the component and the point" 4 \
+expect_failure "a log density that is NaN everywhere stops the run, naming the component and the point" 4 \
   "nan_target.*NaN at theta = \\(" run "$TMP/nan.yaml"
 no_output "NaN log density"
 

@@ -388,14 +388,15 @@ static void test_csv_bytes(void)
                  vh_write_draws_csv(out, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL));
 
     const vh_trace_row rows[] = {
-        {100, -12.25, 0.5, NAN, 0.125, 0.01},
-        {200, -10.5, 0.25, 0.142857143, 0.0625, 0.02},
-        {18446744073709551615u, NAN, INFINITY, -0.5, 0, 1234.5},
+        {100, -12.25, 0.5, NAN, 0.125, 0.01, 3.5, 0.05, NAN, 0, 0, "fit"},
+        {200, -10.5, 0.25, 0.142857143, 0.0625, 0.02, 0.25, 0.025, 12.5, 3, 1, "fit"},
+        {18446744073709551615u, NAN, INFINITY, -0.5, 0, 1234.5, NAN, NAN, NAN, 7, 0, "adapt"},
     };
-    EXPECT_BYTES("iter,elbo,elbo_mcse,rel_change,step_norm,seconds\n"
-                 "100,-12.25,0.5,,0.125,0.01\n"
-                 "200,-10.5,0.25,0.142857143,0.0625,0.02\n"
-                 "18446744073709551615,nan,inf,-0.5,0,1234.5\n",
+    EXPECT_BYTES("iter,elbo,elbo_mcse,rel_change,step_norm,seconds,grad_norm,step_size,"
+                 "grad_snr,redraws,skipped,phase\n"
+                 "100,-12.25,0.5,,0.125,0.01,3.5,0.05,,0,0,fit\n"
+                 "200,-10.5,0.25,0.142857143,0.0625,0.02,0.25,0.025,12.5,3,1,fit\n"
+                 "18446744073709551615,nan,inf,-0.5,0,1234.5,,,,7,0,adapt\n",
                  "trace.csv", vh_write_trace_csv(out, 3, rows));
 }
 

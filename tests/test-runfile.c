@@ -69,26 +69,47 @@ static const char *const resolved_minimal =
     "  options: {}\n"
     "optimizer:\n"
     "  plugin: adam\n"
-    "  options: {}\n"
+    "  options:\n"
+    "    learning_rate: 0.2\n"
+    "    beta2: 0.9\n"
+    "    decay: 0.1\n"
     "objective:\n"
     "  gradient: reparam\n"
-    "  grad_samples: 1\n"
+    "  grad_samples: 4\n"
     "  elbo_samples: 100\n"
-    "  base: pseudo\n"
+    "  base: qmc\n"
+    "  batch_size: 0\n"
     "stop:\n"
     "  max_iterations: 10000\n"
-    "  rule: relative\n"
-    "  tolerance: 0.01\n"
+    "  rule: mcse\n"
+    "  tolerance: 0.0001\n"
     "  eval_every: 100\n"
+    "  window: 200\n"
+    "  z: 2\n"
+    "  rhat_threshold: 1.1\n"
+    "  max_gradients: 0\n"
+    "  max_seconds: 0\n"
+    "averaging:\n"
+    "  method: polynomial\n"
+    "  start: 0\n"
+    "  power: 8\n"
+    "adapt:\n"
+    "  enabled: false\n"
+    "  iterations: 50\n"
     "output:\n"
     "  dir: results/minimal\n"
     "  draws: 1000\n"
-    "threads: 1\n";
+    "  iw_samples: 10\n"
+    "  checkpoint_every: 0\n"
+    "threads: auto\n"
+    "reference: null\n"
+    "sweep: null\n";
 
 static void check_defaults(const vh_runfile *run)
 {
-    ok(run->version == 1 && run->seed == 1 && run->n_plugin_path == 0 && run->threads == 1,
-       "vihost 1, seed 1, no plugin_path, 1 thread");
+    ok(run->version == 1 && run->seed == 1 && run->n_plugin_path == 0 && run->threads == 0 &&
+           run->batch_size == 0 && run->sweep == NULL,
+       "vihost 1, seed 1, no plugin_path, threads auto, no minibatches, no sweep");
     ok(strcmp(run->target.plugin, "normal") == 0 && run->target.data == NULL &&
            run->target.options != NULL && run->target.options->kind == VH_NODE_MAPPING &&
            run->target.options->count == 0,
@@ -96,12 +117,17 @@ static void check_defaults(const vh_runfile *run)
     ok(run->n_families == 1 && strcmp(run->families[0].plugin, "meanfield") == 0 &&
            strcmp(run->optimizer.plugin, "adam") == 0,
        "family meanfield, optimizer adam");
-    ok(strcmp(run->gradient, "reparam") == 0 && run->grad_samples == 1 &&
-           run->elbo_samples == 100 && strcmp(run->base, "pseudo") == 0,
+    ok(strcmp(run->gradient, "reparam") == 0 && run->grad_samples == 4 &&
+           run->elbo_samples == 100 && strcmp(run->base, "qmc") == 0,
        "objective defaults");
-    ok(run->max_iterations == 10000 && strcmp(run->rule, "relative") == 0 &&
-           run->tolerance == 0.01 && run->eval_every == 100,
+    ok(run->max_iterations == 10000 && strcmp(run->rule, "mcse") == 0 &&
+           run->tolerance == 0.0001 && run->eval_every == 100 && run->window == 200 &&
+           run->z == 2.0 && run->rhat_threshold == 1.1 && run->max_gradients == 0 &&
+           run->max_seconds == 0.0,
        "stop defaults");
+    ok(strcmp(run->averaging, "polynomial") == 0 && run->averaging_start == 0 &&
+           run->averaging_power == 8.0 && !run->adapt && run->adapt_iterations == 50,
+       "averaging and adapt defaults");
     ok(strcmp(run->output_dir, "results/minimal") == 0 && run->draws == 1000,
        "output defaults: dir results/<stem>, 1000 draws");
 }
@@ -137,6 +163,18 @@ static void test_defaults(scratch *s)
         vh_runfile_free(run);
     }
     free(text);
+
+    /* The relative rule alone gets Stan's tolerance, 0.01. */
+    path = scratch_text(s, "relative.yaml", "target: normal\nstop: {rule: relative}\n");
+    run = NULL;
+    ok(vh_runfile_load(path, NULL, 0, &run, &err) == 0 && run->tolerance == 0.01,
+       "stop.rule relative defaults its tolerance to Stan's 0.01 (%s)", err.message);
+    vh_runfile_free(run);
+    run = NULL;
+    ok(vh_runfile_load(path, (const char *const[]){"stop.tolerance=0.5"}, 1, &run, &err) == 0 &&
+           run->tolerance == 0.5,
+       "... unless a tolerance is given");
+    vh_runfile_free(run);
 
     /* A shorthand target and empty sections. */
     path = scratch_text(s, "short.yaml",
@@ -225,7 +263,8 @@ static void test_errors(scratch *s)
                  "@:2:1: unknown key 'sed' (did you mean 'seed'?)");
     expect_error(s, "run.yaml", "target: normal\nzzzzzz: 1\n",
                  "@:2:1: unknown key 'zzzzzz' (valid keys: vihost, seed, plugin_path, target, "
-                 "family, optimizer, objective, stop, output, threads)");
+                 "family, optimizer, objective, stop, averaging, adapt, output, threads, "
+                 "reference, sweep)");
     expect_error(s, "run.yaml", "seed: 3\n", "@:1:1: missing required key 'target' (the model to fit)");
     expect_error(s, "run.yaml", "", "@: the run file is empty");
     expect_error(s, "run.yaml", "# nothing\n", "@: the run file is empty");
@@ -250,9 +289,11 @@ static void test_errors(scratch *s)
     expect_error(s, "run.yaml", "target: normal\nseed:\n",
                  "@:2:6: 'seed' must be a whole number >= 0, got nothing");
     expect_error(s, "run.yaml", "target: normal\nthreads: 0\n",
-                 "@:2:10: 'threads' must be a whole number in [1, 256], got '0'");
+                 "@:2:10: 'threads' must be a whole number in [1, 256], got '0' (or auto: one "
+                 "per CPU)");
     expect_error(s, "run.yaml", "target: normal\nthreads: 257\n",
-                 "@:2:10: 'threads' must be a whole number in [1, 256], got '257'");
+                 "@:2:10: 'threads' must be a whole number in [1, 256], got '257' (or auto: one "
+                 "per CPU)");
     expect_error(s, "run.yaml", "vihost: 2\ntarget: normal\n", "@:1:9: 'vihost' must be 1, got '2'");
     expect_error(s, "run.yaml", "target: normal\nobjective: {elbo_samples: 1}\n",
                  "@:2:27: 'objective.elbo_samples' must be a whole number >= 2, got '1'");
@@ -263,17 +304,32 @@ static void test_errors(scratch *s)
     expect_error(s, "run.yaml", "target: normal\nstop: {tolerance: 1e999}\n",
                  "@:2:19: 'stop.tolerance' must be a number > 0, got '1e999'");
     expect_error(s, "run.yaml", "target: normal\nstop: {rule: relativ}\n",
-                 "@:2:14: 'stop.rule' must be 'relative' or 'none', got 'relativ' "
+                 "@:2:14: 'stop.rule' must be 'relative', 'mcse', 'rhat' or 'none', got 'relativ' "
                  "(did you mean 'relative'?)");
-    expect_error(s, "run.yaml", "target: normal\nobjective: {gradient: score}\n",
-                 "@:2:23: 'objective.gradient' must be 'reparam', got 'score'");
+    expect_error(s, "run.yaml", "target: normal\nobjective: {gradient: scor}\n",
+                 "@:2:23: 'objective.gradient' must be 'reparam', 'stl' or 'score', got "
+                 "'scor' (did you mean 'score'?)");
+    expect_error(s, "run.yaml", "target: normal\nobjective: {gradient: score, grad_samples: 1}\n",
+                 "@:2:44: 'objective.grad_samples' must be >= 2 with gradient 'score' (each "
+                 "draw's baseline is the mean of the other draws), got 1");
     expect_error(s, "run.yaml", "target: normal\nobjective: {base: [pseudo]}\n",
-                 "@:2:19: 'objective.base' must be 'pseudo', got a list");
+                 "@:2:19: 'objective.base' must be 'pseudo', 'antithetic' or 'qmc', got a list");
     expect_error(s, "run.yaml", "target: normal\nstop:\n  tolerence: 0.1\n",
                  "@:3:3: unknown key 'tolerence' in 'stop' (did you mean 'tolerance'?)");
     expect_error(s, "run.yaml", "target: normal\nstop: 5\n",
                  "@:2:7: 'stop' must be a mapping (keys: max_iterations, rule, tolerance, "
-                 "eval_every), got '5'");
+                 "eval_every, window, z, rhat_threshold, max_gradients, max_seconds), got '5'");
+    expect_error(s, "run.yaml", "target: normal\nstop: {rule: rhat, rhat_threshold: 1}\n",
+                 "@:2:36: 'stop.rhat_threshold' must be a number > 1, got 1");
+    expect_error(s, "run.yaml", "target: normal\nstop: {max_seconds: -1}\n",
+                 "@:2:21: 'stop.max_seconds' must be a number >= 0 (0: no limit), got '-1'");
+    expect_error(s, "run.yaml", "target: normal\nstop: {window: 3}\n",
+                 "@:2:16: 'stop.window' must be a whole number >= 4, got '3'");
+    expect_error(s, "run.yaml", "target: normal\nadapt: {enabled: yes}\n",
+                 "@:2:18: 'adapt.enabled' must be true or false, got 'yes'");
+    expect_error(s, "run.yaml", "target: normal\naveraging: {method: ruppert}\n",
+                 "@:2:21: 'averaging.method' must be 'none', 'polyak' or 'polynomial', got "
+                 "'ruppert'");
     expect_error(s, "run.yaml", "target: normal\noutput: {dir: [a]}\n",
                  "@:2:15: 'output.dir' must be a folder path, got a list");
     expect_error(s, "run.yaml", "target: {data: x.json}\n",

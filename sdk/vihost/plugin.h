@@ -137,7 +137,11 @@ typedef struct vi_option {
  * table's defaults filled in, and — for targets — the variables of the
  * target's data file.  Owned by the host; valid until the instance is
  * destroyed.  Getters look in the run file's options first, then in the data,
- * then at the option table's defaults. */
+ * then at the option table's defaults.
+ * A target whose run file names a data file also finds that file's
+ * absolute path under the string key "data_file" (unless its own options
+ * declare a key of that name), for adapters that hand the file to another
+ * library as a whole. */
 typedef struct vi_config vi_config;
 
 /* A random stream handed to `sample_base`.  Owned by the host; valid for
@@ -217,6 +221,13 @@ typedef enum vi_kind {
 #define VI_FLAG_SERIAL ((uint64_t)1 << 0)
 /* Test-only component: hidden from `vihost list` unless --all. */
 #define VI_FLAG_TEST ((uint64_t)1 << 1)
+/* Targets only: log_density (and log_density_subset) compute no gradient
+ * and never write `grad`.  The host then differentiates log_density by
+ * central finite differences (2 dim extra calls per gradient), warns once
+ * per run, and result.json says "target_gradient": "finite differences".
+ * For models whose gradient is not worth writing by hand; an analytic
+ * gradient is faster and more accurate. */
+#define VI_FLAG_NO_GRADIENT ((uint64_t)1 << 2)
 
 /* The members every descriptor begins with, in this order.  The host reads
  * a component through this head, then by its kind. */
@@ -257,9 +268,10 @@ typedef struct vi_target_desc {
      * log_density call (its contents undefined on entry).  NULL: none. */
     size_t (*workspace_size)(const void *self);
     /* [any-thread] *lp = log p~(theta).  When grad is non-NULL, also writes
-     * its gradient (dim values; overwrite, do not add).  -INFINITY in *lp
-     * means zero density and is not an error; a NaN is.  `work` has
-     * workspace_size doubles (NULL when 0). */
+     * its gradient (dim values; overwrite, do not add) — unless the
+     * descriptor sets VI_FLAG_NO_GRADIENT.  -INFINITY in *lp means zero
+     * density and is not an error; a NaN is.  `work` has workspace_size
+     * doubles (NULL when 0). */
     int (*log_density)(const void *self, const double *theta, double *lp,
                        double *grad, double *work, vi_error *err);
     /* [any-thread] Extension by id ("vi.target.<name>/<rev>" or a reverse-
@@ -432,6 +444,103 @@ typedef struct vi_plugin {
 /* The plugin's one exported symbol:
  *     VI_EXPORT const vi_plugin vi_plugin_entry = { ... };          */
 #define VI_PLUGIN_ENTRY_SYMBOL "vi_plugin_entry"
+
+/* ------------------------------------------------------------------ */
+/* Extensions the host knows (1.0)                                      */
+/* ------------------------------------------------------------------ */
+
+/* A component offers one of these by returning a pointer to the struct
+ * from its descriptor's get_extension(self, id); the pointer lives as long
+ * as the instance.  Each struct begins with struct_size and only gains
+ * members at its end (test them with VI_HAS_MEMBER); an id's revision
+ * ("/1") changes only if a member's meaning does.  Functions in them carry
+ * the same thread tags as the descriptor's. */
+
+/* "vi.target.finite/1": the target lives on a finite set of states, points
+ * of R^dim.  log_density at a state is log p~ of it (an unnormalized log
+ * probability mass) and -INFINITY anywhere else.  A density on a finite
+ * set has no gradient: log_density may refuse a non-NULL grad with
+ * VI_EUNSUPPORTED, and the host fits such a target only with the
+ * score-function gradient and a family offering vi.family.finite/1.  From
+ * the states the host computes the exact log evidence, log sum_i p~(x_i),
+ * and the exact KL(q || p) of the fit (result.json's kl_exact). */
+#define VI_TARGET_FINITE_ID "vi.target.finite/1"
+
+typedef struct vi_target_finite {
+    uint32_t struct_size;
+    size_t n_states;          /* >= 1 */
+    const double *states;     /* n_states x dim, row-major: state i is
+                                 states[i * dim .. i * dim + dim) */
+} vi_target_finite;
+
+/* "vi.family.finite/1": q_lambda is a probability mass function on these
+ * states.  forward returns only states, log_q(z) is the log probability of
+ * z (-INFINITY off the states), and the probabilities of the states sum
+ * to 1.  z is piecewise constant in lambda (backward adds nothing), so the
+ * host fits such a family only with the score-function gradient, and only
+ * to a target offering vi.target.finite/1. */
+#define VI_FAMILY_FINITE_ID "vi.family.finite/1"
+
+typedef struct vi_family_finite {
+    uint32_t struct_size;
+    size_t n_states;          /* >= 1 */
+    const double *states;     /* n_states x dim, row-major, as above */
+} vi_family_finite;
+
+/* "vi.family.strata/1": q_lambda is a mixture sum_k w_k(lambda) q_k of K
+ * strata, each reparameterized on the family's own base noise eps:
+ * z = T_k(lambda, eps) is a draw from q_k.  With it the host's reparam and
+ * stl gradients become the stratified estimator (every stratum drawn at
+ * every draw, no discrete sampling; Morningstar et al. 2021):
+ *     ELBO = sum_k w_k E_{q_k}[log p~(z) - log q(z)],
+ *     g    = sum_k w_k J_k^T (grad log p~(z_k) - grad_z log q(z_k))
+ *            + sum_k (f_k - f) grad w_k,
+ * with f_k = log p~(z_k) - log q(z_k) and f = sum_k w_k f_k (a baseline:
+ * sum_k grad w_k = 0).  The term E_q[grad_lambda log q] is zero and left
+ * out, as in stl.  Such a family needs log_q_grad_z.  Its plain forward
+ * still draws from q itself (for the ELBO estimates, the output draws and
+ * the score-function gradient). */
+#define VI_FAMILY_STRATA_ID "vi.family.strata/1"
+
+typedef struct vi_family_strata {
+    uint32_t struct_size;
+    /* [any-thread] K, the number of strata (>= 1). */
+    size_t (*n_strata)(const void *self);
+    /* [any-thread] The weights w_k(lambda) into w (K values, summing to
+     * 1). */
+    int (*weights)(const void *self, const double *lambda, double *w,
+                   double *work, vi_error *err);
+    /* [any-thread] Adds sum_k dw[k] dw_k/dlambda into dlambda. */
+    int (*weights_backward)(const void *self, const double *lambda,
+                            const double *dw, double *dlambda, double *work,
+                            vi_error *err);
+    /* [any-thread] z = T_k(lambda, eps) for stratum k < K; when log_q is
+     * non-NULL, also *log_q = log q_lambda(z) of the whole family. */
+    int (*forward_stratum)(const void *self, const double *lambda, size_t k,
+                           const double *eps, double *z, double *log_q,
+                           double *work, vi_error *err);
+    /* [any-thread] Adds J_{T_k}(lambda, eps)^T dz into dlambda. */
+    int (*backward_stratum)(const void *self, const double *lambda, size_t k,
+                            const double *eps, const double *dz,
+                            double *dlambda, double *work, vi_error *err);
+} vi_family_strata;
+
+/* "vi.target.moments/1": the exact mean and covariance of the normalized
+ * target p(theta) = p~(theta) / Z over unconstrained theta, for targets that
+ * know them (Gaussian and conjugate models).  A comparison run without a
+ * `reference:` file uses them as its reference posterior when the target
+ * has no `constrain`: mean errors and sd ratios of every family, and the
+ * exact densities and contours in report.html. */
+#define VI_TARGET_MOMENTS_ID "vi.target.moments/1"
+
+typedef struct vi_target_moments {
+    uint32_t struct_size;
+    /* [any-thread] The mean into mean (dim values) and the covariance
+     * into cov (dim x dim, row-major); either pointer may be NULL to skip
+     * it.  VI_EUNSUPPORTED when this configuration does not know them. */
+    int (*moments)(const void *self, double *mean, double *cov,
+                   vi_error *err);
+} vi_target_moments;
 
 #ifdef __cplusplus
 }
