@@ -51,7 +51,8 @@ accuracy() {
     FILENAME == ARGV[2] && !/^#/ && !seen { seen = 1
       for (i = 4; i <= NF; i++) if ((col[i]) in m) { e = ($i - m[col[i]]) / s[col[i]]; if (e < 0) e = -e; if (e > me) me = e } next }
     FILENAME == ARGV[3] && FNR > 1 && ($1 in m) { r = $3 / s[$1] - 1; if (r < 0) r = -r; if (r > se) se = r }
-    END { printf "%.3f %.3f\n", me, se; exit !(me <= 0.1 && (!check_sd || se <= 0.1)) }' \
+    function num(x) { return x < 1e6 ? sprintf("%.3f", x) : sprintf("%.3g", x) }
+    END { printf "%s %s\n", num(me), num(se); exit !(me <= 0.1 && (!check_sd || se <= 0.1)) }' \
     "$2" "$1/draws.csv" "$1/summary.csv"
 }
 

@@ -11,6 +11,9 @@
  *                                        same data, in one process, rounds
  *                                        alternating; then the relative
  *                                        difference of their results
+ *   vhbench load FILE                    seconds to read a data file as
+ *                                        `vihost run` does, and the peak
+ *                                        resident memory (MB) after it
  *   vhbench exec COMMAND...              runs COMMAND; prints its wall time
  *                                        (s) and peak resident memory (MB)
  *
@@ -43,7 +46,8 @@ double vhbench_tuned_logistic(const double *x, const double *y, size_t n, size_t
 static int usage(void)
 {
     fprintf(stderr, "usage: vhbench gen logistic N D SEED FILE | gen gaussian D SEED FILE |\n"
-                    "       grad PLUGIN.so TARGET DATA [OPTIONS] [SECONDS] | exec COMMAND...\n");
+                    "       grad PLUGIN.so TARGET DATA [OPTIONS] [SECONDS] | load FILE |\n"
+                    "       exec COMMAND...\n");
     return 2;
 }
 
@@ -294,6 +298,28 @@ static int command_grad(int argc, char **argv)
     return failed;
 }
 
+/* ---- reading a data file ---- */
+
+static int command_load(int argc, char **argv)
+{
+    vh_data *data = NULL;
+    vh_err err;
+    struct rusage ru;
+    if (argc != 3)
+        return usage();
+    vh_err_clear(&err);
+    double t0 = now();
+    if (vh_data_load(argv[2], &data, &err) != 0) {
+        fprintf(stderr, "vhbench: %s\n", err.message);
+        return 1;
+    }
+    double t = now() - t0;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%.4f %.1f\n", t, (double)ru.ru_maxrss / 1024.0);
+    vh_data_free(data);
+    return 0;
+}
+
 /* ---- wall time and peak memory of a command ---- */
 
 static int command_exec(int argc, char **argv)
@@ -325,6 +351,8 @@ int main(int argc, char **argv)
         return command_gen(argc, argv);
     if (strcmp(argv[1], "grad") == 0)
         return command_grad(argc, argv);
+    if (strcmp(argv[1], "load") == 0)
+        return command_load(argc, argv);
     if (strcmp(argv[1], "exec") == 0)
         return command_exec(argc, argv);
     return usage();

@@ -99,10 +99,8 @@ void vh_batcher_all(vh_batcher *b)
 
 void vh_batcher_select(vh_batcher *b, uint64_t iteration, unsigned use)
 {
-    if (b->batch == 0) {
-        vh_batcher_all(b);
+    if (b->batch == 0) /* this rank's share, set once by vh_batcher_init */
         return;
-    }
     vi_rng rng;
     vh_rng_init(&rng, b->seed, VH_RNG_BATCH, iteration, use);
     /* The whole batch lands at the end of idx; this rank keeps its own

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "estimators.h"
 
@@ -13,8 +14,14 @@
  * failure, which a redraw may mend, and one that nothing mends. */
 #define DRAW_NUMERIC 1.0
 #define DRAW_FATAL 1024.0
-/* Output draws go through the two phases in chunks of at most this many. */
+/* The per-draw arrays hold at least this many draws; longer runs of
+ * draws (the output draws) go through them in chunks. */
 #define DRAW_CHUNK 256
+/* A loop with less work than this (nanoseconds, by the draws' measured
+ * cost) runs on the calling thread: handing it out and gathering it again
+ * would cost more than the other threads save.  Which thread runs a draw
+ * never changes its result, so this choice cannot change an output. */
+#define DRAW_PARALLEL_MIN_NS 40000.0
 
 struct vh_parallel {
     vh_pool *pool;              /* NULL: the calling thread alone */
@@ -31,11 +38,15 @@ struct vh_parallel {
     size_t *dropped;            /* per draw: redraws */
     unsigned *attempt;          /* per draw: the redraw it is at */
     int *status;                /* per draw: 0 done, 1 pending, -1 failed */
+    /* Measured nanoseconds of one draw's work, by kind of loop (0: not yet
+     * measured): a gradient draw, a draw without gradient. */
+    double cost[2];
+    int always;                 /* share every loop (vh_parallel_share_always) */
     /* Two phases: per draw x stratum, the base noise, z, and the shares
      * summed over the ranks: log p~, the failure flag, then the gradient. */
     size_t stride;              /* 2 + dim */
     size_t base_dim, dim;
-    double *eps, *z, *sums;
+    double *eps, *z, *sums;     /* allocated for two phases only */
 };
 
 /* What a parallel loop works on. */
@@ -73,6 +84,11 @@ static int phase_storage(vh_parallel *par)
     par->z = calloc(par->capacity * (par->dim + 1), sizeof *par->z);
     par->sums = calloc(par->capacity * par->stride, sizeof *par->sums);
     return par->eps && par->z && par->sums ? 0 : -1;
+}
+
+void vh_parallel_share_always(vh_parallel *par)
+{
+    par->always = 1;
 }
 
 int vh_parallel_two_phases(vh_parallel *par)
@@ -153,6 +169,33 @@ int vh_parallel_create(const vh_model *model, vh_pool *pool, const vh_dist *dist
     return 0;
 }
 
+/* ---- loops ---- */
+
+enum { COST_GRADIENT = 0, COST_VALUE = 1 };
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
+}
+
+/* Runs fn over n draws on the pool, or on this thread when the measured
+ * work is too little to share; updates the measure. */
+static void par_loop(vh_parallel *par, int kind, size_t n, vh_pool_fn fn, void *job)
+{
+    vh_pool *pool = par->pool;
+    if (pool != NULL && !par->always && par->cost[kind] > 0.0 &&
+        (double)n * par->cost[kind] < DRAW_PARALLEL_MIN_NS)
+        pool = NULL;
+    double t0 = now_ns();
+    vh_pool_run(pool, n, fn, job);
+    if (n == 0)
+        return;
+    double per = (now_ns() - t0) * (double)vh_pool_size(pool) / (double)n;
+    par->cost[kind] = par->cost[kind] > 0.0 ? 0.8 * par->cost[kind] + 0.2 * per : per;
+}
+
 /* ---- failures: the smallest failing draw wins, whatever the thread ---- */
 
 static void failures_clear(vh_parallel *par)
@@ -230,9 +273,9 @@ static int slot_summed(vh_parallel *par, const vh_model *m, size_t w, size_t j, 
     if (flag == 0.0)
         return 0;
     vh_err_set(e, flag >= DRAW_FATAL ? VH_EXIT_PLUGIN : VH_EXIT_NUMERIC,
-                   "%s or %s failed on another MPI rank at iteration %llu (draw %zu); that "
-                   "rank's message says why",
-                   m->family_label, m->target_label, (unsigned long long)iteration, index + 1);
+               "%s or %s failed on another MPI rank at iteration %llu (draw %zu); that "
+               "rank's message says why",
+               m->family_label, m->target_label, (unsigned long long)iteration, index + 1);
     failure_note(par, w, index, e);
     return -1;
 }
@@ -243,7 +286,7 @@ static int run_phases(draw_job *j, size_t n, vh_pool_fn first, vh_pool_fn second
 {
     vh_parallel *par = j->par;
     failures_clear(par);
-    vh_pool_run(par->pool, n, first, j);
+    par_loop(par, COST_GRADIENT, n, first, j);
     if (par->phases == 1)
         return failures_first(par, err) == SIZE_MAX ? 0 : -1;
     vh_err own;
@@ -251,7 +294,7 @@ static int run_phases(draw_job *j, size_t n, vh_pool_fn first, vh_pool_fn second
     if (slots_sum(par, n, err) != 0)
         return -1;
     failures_clear(par);
-    vh_pool_run(par->pool, n, second, j);
+    par_loop(par, COST_GRADIENT, n, second, j);
     size_t at = failures_first(par, err);
     if (at == SIZE_MAX)
         return 0;
@@ -611,10 +654,10 @@ static int finite_rounds(draw_job *j, size_t n, vh_err *err)
     }
     failures_clear(par);
     for (int pending = 1; pending;) {
-        vh_pool_run(par->pool, n, task_finite_forward, j);
+        par_loop(par, COST_VALUE, n, task_finite_forward, j);
         if (slots_sum(par, n, err) != 0)
             return -1;
-        vh_pool_run(par->pool, n, task_finite_back, j);
+        par_loop(par, COST_VALUE, n, task_finite_back, j);
         pending = 0;
         for (size_t s = 0; s < n; s++)
             pending |= par->status[s] == 1;
@@ -665,7 +708,7 @@ static int finite_run(draw_job *j, size_t n, size_t *dropped, vh_err *err)
             if (finite_rounds(j, m, err) != 0)
                 return -1;
         } else
-            vh_pool_run(par->pool, m, task_finite, j);
+            par_loop(par, COST_VALUE, m, task_finite, j);
         if (finite_account(j, m, dropped, err) != 0)
             return -1;
     }

@@ -39,6 +39,11 @@ void vh_parallel_free(vh_parallel *par);
  * which check that both ways give the same bits. */
 int vh_parallel_two_phases(vh_parallel *par);
 
+/* Shares every loop among the threads, however little work it holds
+ * (a loop of less work than about 40 microseconds otherwise runs on the
+ * calling thread): for the tests. */
+void vh_parallel_share_always(vh_parallel *par);
+
 /* The threads the draws run on (1 for a serial component). */
 size_t vh_parallel_threads(const vh_parallel *par);
 

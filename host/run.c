@@ -821,6 +821,8 @@ static int fit_family(run_plan *plan, size_t f, const vh_run_request *req,
         failed = vh_engine_fit(&model, &set, &fit, err) != 0;
         if (scale.batched) /* the outputs are judged on all the data */
             vh_batcher_all(&scale.batcher);
+        if (vh_dist_size(plan->dist) == 1)
+            model.items = NULL; /* all of it: the target's own log_density */
         /* Draws and steps the engine did over again are never silent. */
         if (!failed && !req->quiet && (fit.redraws > 0 || fit.skipped > 0))
             fprintf(stderr, "vihost: warning: %s with %s: %llu gradient estimates or ELBO "

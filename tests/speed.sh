@@ -29,20 +29,37 @@ threads_case() {
   ok $? "$name: threads 1, 2 and 3 write the same bytes"
 }
 
+# A logistic regression large enough (20000 x 8) that a draw is worth
+# sharing among threads (a loop of little work stays on one thread).
+awk 'BEGIN { srand(7); n = 20000; d = 8; printf "{\"X\": ["
+  for (i = 0; i < n; i++) {
+    printf "%s[1", i ? ",\n" : ""; eta = 0.3
+    for (j = 1; j < d; j++) { z = sqrt(-2 * log(1 - rand())) * cos(6.2831853 * rand())
+                              printf ", %.4f", z; eta += z * (j % 3 - 1) * 0.4 }
+    printf "]"; y[i] = rand() < 1 / (1 + exp(-eta)) }
+  printf "],\n\"y\": ["; for (i = 0; i < n; i++) printf "%s%d", i ? "," : "", y[i]
+  print "]}" }' > "$TMP/big.json"
 threads_case logistic-meanfield "$(runfile lm.yaml <<EOF
-target: {plugin: logistic, data: $DATA/logistic.json}
+target: {plugin: logistic, data: $TMP/big.json}
 output: {draws: 300}
 EOF
 )"
 threads_case logistic-fullrank-stl "$(runfile lf.yaml <<EOF
-target: {plugin: logistic, data: $DATA/logistic.json}
+target: {plugin: logistic, data: $TMP/big.json}
 family: fullrank
 objective: {gradient: stl, grad_samples: 5, base: pseudo}
-stop: {rule: relative}
+stop: {max_iterations: 300, rule: relative}
 output: {draws: 300}
 EOF
 )"
-threads_case linreg-minibatch "$(runfile lb.yaml <<EOF
+threads_case logistic-minibatch "$(runfile lb.yaml <<EOF
+target: {plugin: logistic, data: $TMP/big.json}
+objective: {batch_size: 4000, grad_samples: 3}
+stop: {max_iterations: 400, rule: none}
+output: {draws: 300}
+EOF
+)"
+threads_case linreg-minibatch "$(runfile lr.yaml <<EOF
 target: {plugin: linreg, data: $DATA/linreg.json}
 objective: {batch_size: 25, grad_samples: 3}
 stop: {max_iterations: 600, rule: none}
@@ -75,8 +92,8 @@ objective: {batch_size: 3}
 EOF
 )" --set output.dir="$TMP/no"
 expect_failure "a minibatch larger than the data is refused" 2 \
-  "objective.batch_size is 500, more than the 200 data items of target 'logistic'" \
-  run "$TMP/lm.yaml" --set objective.batch_size=500 --set output.dir="$TMP/no"
+  "objective.batch_size is 50000, more than the 20000 data items of target 'logistic'" \
+  run "$TMP/lm.yaml" --set objective.batch_size=50000 --set output.dir="$TMP/no"
 [ ! -e "$TMP/no" ]
 ok $? "refused runs leave no folder"
 

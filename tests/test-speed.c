@@ -268,6 +268,8 @@ static void check_threads_config(const char *what, fixture *fx, size_t S)
             fine = vh_pool_create(threads, &pool, &fx->err) == 0 &&
                    vh_parallel_create(m, pool, NULL, S, &par, &fx->err) == 0 &&
                    (phases == 1 || vh_parallel_two_phases(par) == 0);
+            if (par != NULL)
+                vh_parallel_share_always(par);
             m->parallel = par;
             fine = fine && estimates_make(m, S, &par_est, &fx->err) == 0 &&
                    estimates_same(m, S, &serial, &par_est);
@@ -313,6 +315,12 @@ static void test_threads(void)
         check_threads_config("gmm/mixture, stratified", &fx, 3);
     else
         ok(0, "gmm/mixture opens (%s)", fx.err.message);
+    fixture_free(&fx);
+    if (fixture_open(&fx, "gmm", "{weights: [0.5, 0.5], means: [[0, 0], [0, 0]], sds: [0.5, 2]}",
+                     NULL, "studentt", "{learn_dof: true}", NULL, NULL) == 0)
+        check_threads_config("gmm/studentt, the family's own sample_base", &fx, 4);
+    else
+        ok(0, "gmm/studentt opens (%s)", fx.err.message);
     fixture_free(&fx);
 }
 
