@@ -236,8 +236,8 @@ awk '/times faster/ { for (i = 1; i <= NF; i++) if ($i == "times") s = $(i - 1);
   /Skipped/ { print "- 2 MPI ranks: not measured (no MPI build)" }' "$TMP/mpi"
 awk '{ for (i = 1; i <= NF; i++) if ($i == "times") r = $(i - 1); if (r > w) w = r }
   END { printf "- peak memory at 100000 x 100: at most %.2f x the data (%s)\n", w, (w <= 1.2 ? "met" : "NOT met") }' "$TMP/memory"
-awk '$4 <= 0.1 && !($1 in p) { p[$1] = $3 }
+awk '$3 > most[$1] { most[$1] = $3 } $4 <= 0.1 && !($1 in p) { p[$1] = $3 }
   END { full = ((0 in p) ? p[0] : -1); mb = ((1000 in p) ? p[1000] : -1)
         printf "- minibatch 1000 within 0.1 sd in %s data passes, full data in %s: %s\n",
-               (mb < 0 ? "more than the longest run" : mb), (full < 0 ? "more than the longest run" : full),
+               (mb < 0 ? "more than " most[1000] : mb), (full < 0 ? "more than " most[0] : full),
                ((mb >= 0 && (full < 0 || mb < full)) ? "met" : "NOT met") }' "$TMP/mb-rows"
