@@ -1,9 +1,11 @@
 /* batch.c — minibatches and shares of the data items (see batch.h). */
 #include "batch.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "estimators.h"
 #include "rng.h"
 
 /* A uniform integer in [0, m), m >= 1: Lemire's multiply-shift with
@@ -44,6 +46,14 @@ void vh_batcher_free(vh_batcher *b)
     free(b->perm);
     free(b->swaps);
     free(b->idx);
+    free(b->anchor);
+    free(b->anchor_grad);
+    free(b->offset_grad);
+    free(b->batch_grad);
+    free(b->share_idx);
+    if (b->buf != NULL)
+        vh_draw_buffers_free(b->buf);
+    free(b->buf);
     memset(b, 0, sizeof *b);
 }
 
@@ -95,6 +105,116 @@ void vh_batcher_all(vh_batcher *b)
     b->items.idx = b->idx;
     b->items.n = b->end - b->begin;
     b->items.scale = 1.0;
+    b->items.offset_grad = NULL;
+    b->items.offset_lp = 0.0;
+}
+
+int vh_batcher_control(vh_batcher *b, const vh_model *model, uint64_t every, vh_err *err)
+{
+    size_t dim = model->dim, share = b->end - b->begin;
+    if (every == 0 || b->batch == 0)
+        return 0;
+    b->anchor = calloc(dim + 1, sizeof *b->anchor);
+    b->anchor_grad = calloc(dim + 1, sizeof *b->anchor_grad);
+    b->offset_grad = calloc(dim + 1, sizeof *b->offset_grad);
+    b->batch_grad = calloc(dim + 1, sizeof *b->batch_grad);
+    b->share_idx = malloc((share + 1) * sizeof *b->share_idx);
+    b->buf = calloc(1, sizeof *b->buf);
+    if (b->buf != NULL && vh_draw_buffers_alloc(model, b->buf) != 0) {
+        free(b->buf);
+        b->buf = NULL;
+    }
+    if (!b->anchor || !b->anchor_grad || !b->offset_grad || !b->batch_grad || !b->share_idx ||
+        !b->buf)
+        return vh_err_set(err, VH_EXIT_FAILURE, "out of memory for the minibatch control "
+                          "variate of %s", model->target_label);
+    for (size_t i = 0; i < share; i++)
+        b->share_idx[i] = b->begin + i;
+    b->anchor_every = every;
+    return 0;
+}
+
+/* log p~ and its gradient at theta over `items` (no offset), as the draws
+ * see them: this rank's part, the prior on rank 0 only. */
+static int items_density(vh_batcher *b, const vh_model *model, const vh_items *items,
+                         const double *theta, double *lp, double *grad, uint64_t iteration,
+                         vh_err *err)
+{
+    vh_model over = *model;
+    vi_error perr = {sizeof perr, 0, ""};
+    over.items = items;
+    memcpy(b->buf->z, theta, model->dim * sizeof *theta);
+    int status = vh_target_density(&over, b->buf->z, lp, grad, b->buf, &perr);
+    if (status != 0)
+        return vh_plugin_failure(err, model->target_label, "log_density_subset", &perr, status,
+                                 iteration);
+    return vh_check_density(model, theta, *lp, grad, iteration, 0, err);
+}
+
+int vh_batcher_anchor(vh_batcher *b, const vh_model *model, const double *point,
+                      uint64_t iteration, vh_err *err)
+{
+    vh_items share = {b->share_idx, b->end - b->begin, 1.0, b->items.without_prior, NULL, 0.0};
+    memcpy(b->anchor, point, model->dim * sizeof *point);
+    b->anchored = 0;
+    if (items_density(b, model, &share, b->anchor, &b->anchor_lp, b->anchor_grad, iteration,
+                      err) != 0)
+        return -1;
+    b->anchored = 1;
+    b->anchored_at = iteration;
+    return 0;
+}
+
+/* q_lambda's mean into b->buf->z: the family's moments, or T(lambda, 0)
+ * for a family without them (any point near q's mass serves). */
+static int family_center(vh_batcher *b, const vh_model *model, const double *lambda,
+                         uint64_t iteration, vh_err *err)
+{
+    const vi_family_desc *f = model->family;
+    vi_error perr = {sizeof perr, 0, ""};
+    int status;
+    const char *call = f->moments != NULL ? "moments" : "forward";
+    if (f->moments != NULL)
+        status = f->moments(model->family_self, lambda, b->buf->z, NULL, b->buf->family_work,
+                            &perr);
+    else {
+        memset(b->buf->eps, 0, model->base_dim * sizeof *b->buf->eps);
+        status = f->forward(model->family_self, lambda, b->buf->eps, b->buf->z, NULL,
+                            b->buf->family_work, &perr);
+    }
+    if (status != 0)
+        return vh_plugin_failure(err, model->family_label, call, &perr, status, iteration);
+    return vh_check_family(model, call, "the minibatch anchor", b->buf->z, model->dim,
+                           iteration, 0, err);
+}
+
+int vh_batcher_prepare(vh_batcher *b, const vh_model *model, const double *lambda,
+                       uint64_t iteration, unsigned use, vh_err *err)
+{
+    vh_batcher_select(b, iteration, use);
+    if (b->anchor_every == 0)
+        return 0;
+    int stale = !b->anchored || iteration < b->anchored_at ||
+                (use == VH_BATCH_GRADIENT && iteration - b->anchored_at >= b->anchor_every);
+    if (stale && (family_center(b, model, lambda, iteration, err) != 0 ||
+                  vh_batcher_anchor(b, model, b->buf->z, iteration, err) != 0))
+        return -1;
+    return vh_batcher_offset(b, model, iteration, err);
+}
+
+int vh_batcher_offset(vh_batcher *b, const vh_model *model, uint64_t iteration, vh_err *err)
+{
+    b->items.offset_grad = NULL;
+    vh_items batch = b->items;
+    double batch_lp = 0.0;
+    if (items_density(b, model, &batch, b->anchor, &batch_lp, b->batch_grad, iteration,
+                      err) != 0)
+        return -1;
+    for (size_t i = 0; i < model->dim; i++)
+        b->offset_grad[i] = b->anchor_grad[i] - b->batch_grad[i];
+    b->items.offset_lp = b->anchor_lp - batch_lp;
+    b->items.offset_grad = b->offset_grad;
+    return 0;
 }
 
 void vh_batcher_select(vh_batcher *b, uint64_t iteration, unsigned use)
@@ -113,4 +233,6 @@ void vh_batcher_select(vh_batcher *b, uint64_t iteration, unsigned use)
     b->items.idx = b->idx;
     b->items.n = kept;
     b->items.scale = (double)b->n_items / (double)b->batch;
+    b->items.offset_grad = NULL; /* an offset belongs to the batch it was made for */
+    b->items.offset_lp = 0.0;
 }

@@ -16,8 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "batch.h"
+
 #define CK_MAGIC "VIHOSTCK"
-#define CK_FORMAT 1u
+#define CK_FORMAT 2u
 #define CK_BYTE_ORDER 0x01020304u
 /* The quarters ring of the mcse and rhat rules: 5 x width values each
  * (stopping.h). */
@@ -174,6 +176,17 @@ static void put_trace(ck_writer *w, const vh_fit *fit)
     }
 }
 
+/* The minibatch control variate's anchor (batch.h): the point, not what
+ * the target says there, which a resumed run evaluates again. */
+static void put_anchor(ck_writer *w, const vh_engine_view *v)
+{
+    const vh_batcher *b = v->batcher;
+    int anchored = b != NULL && b->anchor_every > 0 && b->anchored;
+    put_u64(w, (uint64_t)anchored);
+    put_u64(w, anchored ? b->anchored_at : 0);
+    put_f64s(w, anchored ? b->anchor : NULL, anchored ? v->model->dim : 0);
+}
+
 /* The whole state after iteration t; `state` holds the optimizer's. */
 static void put_state(ck_writer *w, const vh_checkpoint *ck, const vh_engine_view *v,
                       uint64_t t, const unsigned char *state, size_t state_size)
@@ -206,6 +219,7 @@ static void put_state(ck_writer *w, const vh_checkpoint *ck, const vh_engine_vie
     put(w, state, state_size);
     put_stopping(w, v->stopping);
     put_trace(w, fit);
+    put_anchor(w, v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -478,10 +492,23 @@ int vh_checkpoint_restore(vh_checkpoint *ck, const vh_engine_view *v, vh_err *er
     get_stopping(&r, v->stopping);
     if (get_trace(&r, v) != 0)
         return vh_err_set(err, VH_EXIT_FAILURE, "out of memory restoring the trace");
-    if (r.bad || r.p != r.end || returned > 2)
+    uint64_t anchored = get_u64(&r), anchored_at = get_u64(&r);
+    double *anchor = calloc(m->dim + 1, sizeof *anchor);
+    if (anchor == NULL)
+        return vh_err_set(err, VH_EXIT_FAILURE, "out of memory restoring the anchor");
+    get_f64s(&r, anchor, anchored ? m->dim : 0);
+    if (anchored && (v->batcher == NULL || v->batcher->anchor_every == 0))
+        r.bad = 1;
+    if (r.bad || r.p != r.end || returned > 2 || anchored > 1) {
+        free(anchor);
         return vh_err_set(err, VH_EXIT_USAGE,
                           "%s does not fit this run's model (its sizes differ); remove it to "
                           "start afresh", ck->path);
+    }
+    int failed = anchored && vh_batcher_anchor(v->batcher, m, anchor, anchored_at, err) != 0;
+    free(anchor);
+    if (failed)
+        return -1;
     *v->returned = returned == 1 ? v->average
                    : returned == 2 && vh_stopping_average(v->stopping) != NULL
                        ? vh_stopping_average(v->stopping) : v->iterate;

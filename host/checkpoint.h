@@ -39,6 +39,7 @@ typedef struct vh_engine_view {
     vh_fit *fit;                   /* counters and trace */
     size_t *trace_capacity;        /* rows fit->trace has room for */
     double *start;                 /* vh_now() when the fit started */
+    struct vh_batcher *batcher;    /* the minibatch control variate's anchor; NULL: none */
 } vh_engine_view;
 
 /* A fingerprint of a run: the resolved run file `tree` (its

@@ -230,8 +230,9 @@ static int engine_evaluate(engine_state *st, const vh_engine_settings *set, vh_f
 {
     double elbo = st->init_elbo, mcse = st->init_mcse;
     size_t redraws = 0;
-    if (set->batcher != NULL)
-        vh_batcher_select(set->batcher, t, VH_BATCH_ELBO);
+    if (set->batcher != NULL &&
+        vh_batcher_prepare(set->batcher, &st->model, st->returned, t, VH_BATCH_ELBO, err) != 0)
+        return -1;
     if (!(t == 0 && isfinite(elbo)) &&
         vh_elbo_estimate_redrawn(&st->model, st->returned, set->seed, VH_RNG_ELBO, t,
                                  (size_t)set->elbo_samples, &st->buf, st->elbo_values, &elbo,
@@ -288,8 +289,11 @@ static int engine_gradient(engine_state *st, const vh_engine_settings *set, vh_f
     const vh_model *m = &st->model;
     size_t S = (size_t)set->grad_samples;
     int result = 1;
-    if (set->batcher != NULL)
-        vh_batcher_select(set->batcher, t, VH_BATCH_GRADIENT);
+    /* An anchor where the target is not finite is a step that cannot be
+     * taken, as a gradient that stays non-finite is (no redraw mends it). */
+    if (set->batcher != NULL &&
+        vh_batcher_prepare(set->batcher, m, st->iterate, t, VH_BATCH_GRADIENT, err) != 0)
+        return err != NULL && err->exit_code == VH_EXIT_NUMERIC ? 1 : -1;
     for (unsigned attempt = 0; attempt <= VH_ENGINE_REDRAWS && result == 1; attempt++) {
         st->sampler.attempt = attempt;
         if (attempt > 0) {
@@ -425,8 +429,12 @@ static int adapt_trial(engine_state *st, const vh_engine_settings *set, vh_fit *
             return optimizer_failure(m, "step", &perr, err);
         diverged = !all_finite(st->iterate, n);
     }
-    if (!diverged && set->batcher != NULL)
-        vh_batcher_select(set->batcher, iterations, VH_BATCH_ELBO);
+    if (!diverged && set->batcher != NULL &&
+        vh_batcher_prepare(set->batcher, m, st->iterate, iterations, VH_BATCH_ELBO, err) != 0) {
+        if (err != NULL && err->exit_code != VH_EXIT_NUMERIC)
+            return -1;
+        diverged = 1; /* the target is not finite at the anchor */
+    }
     if (!diverged) {
         int rc = vh_elbo_estimate_redrawn(m, st->iterate, set->seed, VH_RNG_ELBO, iterations,
                                           (size_t)set->elbo_samples, &st->buf,
@@ -476,8 +484,9 @@ static int engine_adapt(engine_state *st, const vh_engine_settings *set, vh_fit 
     size_t redraws = 0;
     if (adapt_check(st, err) != 0 || optimizer_save(st, st->state0, err) != 0)
         return -1;
-    if (set->batcher != NULL)
-        vh_batcher_select(set->batcher, 0, VH_BATCH_ELBO);
+    if (set->batcher != NULL &&
+        vh_batcher_prepare(set->batcher, m, st->lambda0, 0, VH_BATCH_ELBO, err) != 0)
+        return -1;
     if (vh_elbo_estimate_redrawn(m, st->lambda0, set->seed, VH_RNG_ELBO, 0,
                                  (size_t)set->elbo_samples, &st->buf, st->elbo_values,
                                  &st->init_elbo, &st->init_mcse, &redraws, err) != 0) {
@@ -530,14 +539,15 @@ static const char *budget_reached(const engine_state *st, const vh_engine_settin
 }
 
 /* The state a checkpoint saves and restores (checkpoint.h). */
-static void engine_view(engine_state *st, vh_fit *fit, vh_engine_view *v)
+static void engine_view(engine_state *st, const vh_engine_settings *set, vh_fit *fit,
+                        vh_engine_view *v)
 {
     *v = (vh_engine_view){&st->model,          st->iterate,       st->average,
                           &st->averaged,       &st->returned,     &st->skips_in_a_row,
                           &st->init_elbo,      &st->init_mcse,    &st->row_redraws,
                           &st->row_skipped,    &st->grad_norm,    &st->grad_snr,
                           &st->step_norm,      &st->stopping,     fit,
-                          &st->trace_capacity, &st->start};
+                          &st->trace_capacity, &st->start,        set->batcher};
 }
 
 /* Iterations t0 + 1, ... (t0 > 0 when resumed from a checkpoint). */
@@ -565,7 +575,7 @@ static int engine_loop(engine_state *st, const vh_engine_settings *set, vh_fit *
         if (!failed && !stop && budget == NULL && t < set->max_iterations &&
             set->checkpoint != NULL) {
             vh_engine_view view;
-            engine_view(st, fit, &view);
+            engine_view(st, set, fit, &view);
             failed = vh_checkpoint_save(set->checkpoint, &view, t, err);
         }
         vh_progress_tick(&st->progress, t);
@@ -599,7 +609,7 @@ int vh_engine_fit(const vh_model *model, const vh_engine_settings *set,
     uint64_t t0 = vh_checkpoint_resumed_at(set->checkpoint);
     if (!failed && t0 > 0) {
         vh_engine_view view;
-        engine_view(&st, fit, &view);
+        engine_view(&st, set, fit, &view);
         failed = vh_checkpoint_restore(set->checkpoint, &view, err);
     }
     if (!failed && t0 == 0 && set->adapt)

@@ -26,6 +26,10 @@ typedef struct vh_items {
     size_t n;
     double scale;                 /* the likelihood's weight: N / B for a minibatch, else 1 */
     int without_prior;            /* leave the prior out (MPI ranks other than 0) */
+    /* The minibatch control variate (batch.h): added to the log density
+     * and its gradient after the items are evaluated.  NULL: none. */
+    const double *offset_grad;    /* dim */
+    double offset_lp;
 } vh_items;
 
 struct vh_parallel;

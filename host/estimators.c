@@ -190,9 +190,10 @@ int vh_draw_base(const vh_model *model, uint64_t seed, vh_rng_purpose purpose,
 }
 
 /* log p~ at theta over model->items (the whole data when NULL): the
- * target's log_density, or its log_density_subset of the items with the
- * prior taken back out when the items say so (an MPI rank other than 0:
- * the prior is added once, by rank 0).  grad may be NULL; prior_grad is
+ * target's log_density, or its log_density_subset of the items plus the
+ * items' control-variate offset, with the prior taken back out when the
+ * items say so (an MPI rank other than 0: the prior is added once, by
+ * rank 0).  grad may be NULL; prior_grad is
  * dim doubles of scratch (NULL when grad is). */
 static int target_value(const vh_model *model, const double *theta, double *lp, double *grad,
                         double *work, double *prior_grad, vi_error *perr)
@@ -204,6 +205,11 @@ static int target_value(const vh_model *model, const double *theta, double *lp, 
         return t->log_density(model->target_self, theta, lp, grad, work, perr);
     int status = t->log_density_subset(model->target_self, theta, it->n ? it->idx : no_items,
                                        it->n, it->scale, lp, grad, work, perr);
+    if (status == 0 && it->offset_grad != NULL) {
+        *lp += it->offset_lp;
+        for (size_t i = 0; grad != NULL && i < model->dim; i++)
+            grad[i] += it->offset_grad[i];
+    }
     if (status != 0 || !it->without_prior)
         return status;
     double prior = 0.0;

@@ -775,6 +775,7 @@ static int fit_scale_open(const run_plan *plan, vh_model *m, fit_scale *sc, vh_e
     memset(sc, 0, sizeof *sc);
     if (vh_batcher_init(&sc->batcher, m, run->seed, run->batch_size, plan->dist, &sc->batched,
                         err) != 0 ||
+        vh_batcher_control(&sc->batcher, m, run->anchor_every, err) != 0 ||
         vh_parallel_create(m, plan->pool, plan->dist, draws, &sc->parallel, err) != 0)
         return -1;
     m->parallel = sc->parallel;

@@ -207,6 +207,8 @@ static const vh_rf_field vh_rf_objective[] = {
      offsetof(vh_runfile, elbo_samples)},
     {"base", VH_RF_CHOICE, "qmc", 0, 0, vh_runfile_bases, offsetof(vh_runfile, base)},
     {"batch_size", VH_RF_WHOLE, "0", 0, VH_RF_NO_MAX, NULL, offsetof(vh_runfile, batch_size)},
+    {"anchor_every", VH_RF_WHOLE, "50", 0, VH_RF_NO_MAX, NULL,
+     offsetof(vh_runfile, anchor_every)},
     {NULL, 0, NULL, 0, 0, NULL, 0}};
 
 static const vh_rf_field vh_rf_stop[] = {

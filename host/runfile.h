@@ -39,6 +39,8 @@ typedef struct vh_runfile {
     uint64_t elbo_samples;   /* objective.elbo_samples: default 100, >= 2 */
     char *base;              /* objective.base: "pseudo" */
     uint64_t batch_size;     /* objective.batch_size: items per minibatch; 0 (default): all */
+    uint64_t anchor_every;   /* objective.anchor_every: iterations between moves of the
+                              * minibatch control variate's anchor; 0: no control variate */
 
     uint64_t max_iterations; /* stop.max_iterations: default 10000, >= 1 */
     char *rule;              /* stop.rule: relative, mcse, rhat or none */

@@ -31,11 +31,11 @@ same_results() {
     cmp -s "$TMP/ta" "$TMP/tb"
 }
 
-# start_and_kill DIR: starts the run into DIR and kills it (SIGKILL) as
-# soon as its first checkpoint is on disk; $killed says whether it was
-# still running then.
+# start_and_kill DIR [RUNFILE]: starts the run (run.yaml) into DIR and
+# kills it (SIGKILL) as soon as its first checkpoint is on disk; $killed
+# says whether it was still running then.
 start_and_kill() {
-  "$VIHOST" run "$TMP/run.yaml" --quiet --set output.dir="$1" > /dev/null 2>&1 &
+  "$VIHOST" run "${2:-$TMP/run.yaml}" --quiet --set output.dir="$1" > /dev/null 2>&1 &
   pid=$!
   base=$(basename "$1")
   waited=0
@@ -99,6 +99,27 @@ ok "$status" "--resume without a checkpoint runs from the start"
 check "... saying so" grep -q "no checkpoint .*fresh.vihost-checkpoint: starting from the beginning" \
   "$TMP/err"
 check "... to the same results" same_results "$TMP/whole" "$TMP/fresh"
+
+# Minibatches with the control variate: the anchor (moved every 7
+# iterations, between checkpoints) is saved and restored too.
+iterations_b=$((iterations * 4))
+cat > "$TMP/batch.yaml" <<EOF
+seed: 42
+target: {plugin: logistic, data: $DATA/logistic.json}
+family: meanfield
+objective: {batch_size: 40, anchor_every: 7, grad_samples: 4, elbo_samples: 20}
+stop: {max_iterations: $iterations_b, eval_every: 100, rule: none}
+output: {checkpoint_every: 200, draws: 100}
+EOF
+run_vihost run "$TMP/batch.yaml" --quiet --set output.dir="$TMP/batch-whole"
+ok "$status" "an uninterrupted minibatch run finishes"
+start_and_kill "$TMP/batch-killed" "$TMP/batch.yaml"
+ok $((killed != 1)) "a minibatch run was killed mid-way"
+run_vihost run "$TMP/batch.yaml" --resume --set output.dir="$TMP/batch-killed"
+at=$(sed -n 's/.*resuming .* from iteration \([0-9]*\) .*/\1/p' "$TMP/err")
+ok $(( status != 0 || ${at:-0} <= 0 || ${at:-0} >= iterations_b )) \
+  "... and resumed from an iteration mid-way (${at:-none}), anchor and all"
+check "... to the uninterrupted run's outputs" same_results "$TMP/batch-whole" "$TMP/batch-killed"
 
 # A checkpoint that cannot be written costs a warning, never the run.
 mkdir "$TMP/.blocked.vihost-checkpoint"

@@ -79,6 +79,7 @@ static const char *const resolved_minimal =
     "  elbo_samples: 100\n"
     "  base: qmc\n"
     "  batch_size: 0\n"
+    "  anchor_every: 50\n"
     "stop:\n"
     "  max_iterations: 10000\n"
     "  rule: mcse\n"
@@ -108,8 +109,9 @@ static const char *const resolved_minimal =
 static void check_defaults(const vh_runfile *run)
 {
     ok(run->version == 1 && run->seed == 1 && run->n_plugin_path == 0 && run->threads == 0 &&
-           run->batch_size == 0 && run->sweep == NULL,
-       "vihost 1, seed 1, no plugin_path, threads auto, no minibatches, no sweep");
+           run->batch_size == 0 && run->anchor_every == 50 && run->sweep == NULL,
+       "vihost 1, seed 1, no plugin_path, threads auto, no minibatches (their anchor every "
+       "50 iterations), no sweep");
     ok(strcmp(run->target.plugin, "normal") == 0 && run->target.data == NULL &&
            run->target.options != NULL && run->target.options->kind == VH_NODE_MAPPING &&
            run->target.options->count == 0,

@@ -4,8 +4,10 @@
  * thread alone (reparam, stl, score, the stratified estimator, ELBO and
  * output draws); minibatches are uniform random subsets, and the subset
  * log density is unbiased (an exact identity over a partition, and the
- * mean over many batches within its Monte Carlo error); a minibatch fit
- * lands on the full-data fit; the fast JSON reader gives the numbers
+ * mean over many batches within its Monte Carlo error), and so is the
+ * control variate's correction, which is exact at its anchor and cuts the
+ * gradient's variance near it; a minibatch fit lands on the full-data fit,
+ * closer with the control variate; the fast JSON reader gives the numbers
  * jansson gives. */
 #include <jansson.h>
 #include <math.h>
@@ -324,11 +326,197 @@ static void test_threads(void)
     fixture_free(&fx);
 }
 
+/* ---- the minibatch control variate ---- */
+
+/* Sum over coordinates of the variance of g over `count` estimates whose
+ * sums and sums of squares are in sum, sq (d each). */
+static double total_variance(const double *sum, const double *sq, size_t d, size_t count)
+{
+    double v = 0.0;
+    for (size_t i = 0; i < d; i++) {
+        double mean = sum[i] / (double)count;
+        v += sq[i] / (double)count - mean * mean;
+    }
+    return v;
+}
+
+/* The control variate of batch.h on logistic (200 items, batches of 40
+ * scaled by 5): over a partition of the items into 5 batches the corrected
+ * estimates average to the whole data's log density and gradient exactly
+ * as sums go (the offsets cancel); at the anchor itself every corrected
+ * batch is the whole data; and at a point near the anchor the corrected
+ * gradient's variance over random batches is a small part of the plain
+ * batches'. */
+static void test_control_variate(void)
+{
+    fixture fx;
+    if (!ok(fixture_open(&fx, "logistic", NULL, "logistic.json", "meanfield", NULL, NULL,
+                         NULL) == 0, "logistic opens (%s)", fx.err.message)) {
+        fixture_free(&fx);
+        return;
+    }
+    vh_model *m = &fx.model;
+    size_t d = m->dim, n = m->target->n_items(m->target_self), B = 40, batches = 400;
+    double *anchor = calloc(d, sizeof *anchor), *theta = calloc(d, sizeof *theta);
+    double *full = calloc(d, sizeof *full), *g = calloc(d, sizeof *g);
+    double *sum = calloc(2 * d, sizeof *sum), *sq = calloc(2 * d, sizeof *sq);
+    size_t *block = malloc(n * sizeof *block);
+    vi_error perr = {sizeof perr, 0, ""};
+    vh_err err;
+    vh_err_clear(&err);
+    for (size_t i = 0; i < d; i++) {
+        anchor[i] = 0.3 * (double)(i % 3) - 0.2;
+        theta[i] = anchor[i] + (i % 2 ? 0.05 : -0.04);
+    }
+    vh_batcher bat;
+    vh_draw_buffers buf;
+    int needed = 0, opened = vh_batcher_init(&bat, m, 7, B, NULL, &needed, &err) == 0 &&
+                             vh_batcher_control(&bat, m, 10, &err) == 0 &&
+                             vh_draw_buffers_alloc(m, &buf) == 0 &&
+                             vh_batcher_anchor(&bat, m, anchor, 0, &err) == 0;
+    ok(opened && bat.anchored && bat.anchor_every == 10, "the control variate is set up (%s)",
+       err.message);
+    if (!opened) {
+        free(anchor);
+        free(theta);
+        free(full);
+        free(g);
+        free(sum);
+        free(sq);
+        free(block);
+        fixture_free(&fx);
+        return;
+    }
+    double lp_full, lp, mean_lp = 0.0, worst = 0.0;
+    vh_target_log_density(m, theta, &lp_full, full, buf.target_work, &perr);
+    m->items = &bat.items;
+    for (size_t b = 0; b < 5; b++) {
+        for (size_t i = 0; i < n / 5; i++)
+            block[i] = i * 5 + b;
+        bat.items = (vh_items){block, n / 5, 5.0, 0, NULL, 0.0};
+        vh_batcher_offset(&bat, m, 0, &err);
+        vh_target_density(m, theta, &lp, g, &buf, &perr);
+        mean_lp += lp / 5.0;
+        for (size_t i = 0; i < d; i++)
+            sum[i] += g[i] / 5.0;
+    }
+    for (size_t i = 0; i < d; i++)
+        worst = fmax(worst, fabs(sum[i] - full[i]) / fmax(1.0, fabs(full[i])));
+    ok(fabs(mean_lp - lp_full) <= 1e-12 * fabs(lp_full) && worst <= 1e-12,
+       "over 5 disjoint batches the corrected estimates average to the whole data's "
+       "(log density %.17g vs %.17g, gradient off by %.2g)", mean_lp, lp_full, worst);
+    double lp_anchor, off = 0.0;
+    vh_target_log_density(m, anchor, &lp_anchor, full, buf.target_work, &perr);
+    for (size_t r = 0; r < 20; r++) {
+        vh_batcher_select(&bat, r + 1, VH_BATCH_GRADIENT);
+        vh_batcher_offset(&bat, m, r + 1, &err);
+        vh_target_density(m, anchor, &lp, g, &buf, &perr);
+        off = fmax(off, fabs(lp - lp_anchor) / fabs(lp_anchor));
+        for (size_t i = 0; i < d; i++)
+            off = fmax(off, fabs(g[i] - full[i]) / fmax(1.0, fabs(full[i])));
+    }
+    ok(off <= 1e-12, "at the anchor every corrected batch is the whole data (off by %.2g)",
+       off);
+    memset(sum, 0, 2 * d * sizeof *sum);
+    for (size_t r = 0; r < batches; r++) {
+        vh_batcher_select(&bat, r + 1, VH_BATCH_GRADIENT);
+        vh_target_density(m, theta, &lp, g, &buf, &perr); /* plain */
+        for (size_t i = 0; i < d; i++) {
+            sum[i] += g[i];
+            sq[i] += g[i] * g[i];
+        }
+        vh_batcher_offset(&bat, m, r + 1, &err);
+        vh_target_density(m, theta, &lp, g, &buf, &perr); /* corrected */
+        for (size_t i = 0; i < d; i++) {
+            sum[d + i] += g[i];
+            sq[d + i] += g[i] * g[i];
+        }
+    }
+    double plain = total_variance(sum, sq, d, batches);
+    double corrected = total_variance(sum + d, sq + d, d, batches);
+    ok(plain > 0.0 && corrected < 0.01 * plain,
+       "near the anchor the corrected gradient's variance is %.3g of the plain batches' "
+       "(%.4g vs %.4g; < 0.01)", corrected / plain, corrected, plain);
+    m->items = NULL;
+    vh_draw_buffers_free(&buf);
+    vh_batcher_free(&bat);
+    free(anchor);
+    free(theta);
+    free(full);
+    free(g);
+    free(sum);
+    free(sq);
+    free(block);
+    fixture_free(&fx);
+}
+
+/* Where the anchor goes: q's mean by the family's moments (meanfield: its
+ * location parameters), T(lambda, 0) for a family without moments (flow);
+ * it stays for anchor_every - 1 gradient iterations and ELBO estimates,
+ * and moves at the next, or when the iterations start over. */
+static void test_anchor_center(void)
+{
+    static const char *const families[] = {"meanfield", "flow"};
+    for (size_t f = 0; f < 2; f++) {
+        fixture fx;
+        if (!ok(fixture_open(&fx, "logistic", NULL, "logistic.json", families[f], NULL, NULL,
+                             NULL) == 0, "logistic/%s opens (%s)", families[f], fx.err.message)) {
+            fixture_free(&fx);
+            continue;
+        }
+        vh_model *m = &fx.model;
+        double *lambda = calloc(m->n_params, sizeof *lambda), *eps = calloc(m->base_dim, 8);
+        double *center = calloc(m->dim, sizeof *center), *work = calloc(m->family_work + 1, 8);
+        vi_error perr = {sizeof perr, 0, ""};
+        vh_batcher bat;
+        int needed = 0;
+        m->family->init(m->family_self, lambda, &perr);
+        for (size_t i = 0; i < m->n_params; i++)
+            lambda[i] += 0.01 * (double)(i % 7) - 0.03;
+        if (m->family->moments != NULL)
+            m->family->moments(m->family_self, lambda, center, NULL, work, &perr);
+        else
+            m->family->forward(m->family_self, lambda, eps, center, NULL, work, &perr);
+        int rc = vh_batcher_init(&bat, m, 1, 40, NULL, &needed, &fx.err) != 0 ||
+                 vh_batcher_control(&bat, m, 5, &fx.err) != 0 ||
+                 vh_batcher_prepare(&bat, m, lambda, 1, VH_BATCH_GRADIENT, &fx.err) != 0;
+        double off = 0.0;
+        for (size_t i = 0; !rc && i < m->dim; i++)
+            off = fmax(off, fabs(bat.anchor[i] - center[i]));
+        ok(!rc && off == 0.0 && bat.anchored_at == 1,
+           "%s: the anchor is %s (off by %g; %s)", families[f],
+           m->family->moments != NULL ? "q's mean" : "T(lambda, 0)", off, fx.err.message);
+        uint64_t at[6] = {0}, its[6] = {2, 5, 6, 7, 12, 3};
+        unsigned uses[6] = {VH_BATCH_GRADIENT, VH_BATCH_GRADIENT, VH_BATCH_ELBO,
+                            VH_BATCH_GRADIENT, VH_BATCH_GRADIENT, VH_BATCH_GRADIENT};
+        for (size_t k = 0; !rc && k < 6; k++) {
+            rc = vh_batcher_prepare(&bat, m, lambda, its[k], uses[k], &fx.err);
+            at[k] = bat.anchored_at;
+        }
+        ok(!rc && at[0] == 1 && at[1] == 1 && at[2] == 1 && at[3] == 7 && at[4] == 12 &&
+               at[5] == 3,
+           "%s: the anchor moves every 5 gradient iterations and when they start over "
+           "(set at %llu %llu %llu %llu %llu %llu)", families[f], (unsigned long long)at[0],
+           (unsigned long long)at[1], (unsigned long long)at[2], (unsigned long long)at[3],
+           (unsigned long long)at[4], (unsigned long long)at[5]);
+        if (needed)
+            vh_batcher_free(&bat);
+        free(lambda);
+        free(eps);
+        free(center);
+        free(work);
+        fixture_free(&fx);
+    }
+}
+
 /* ---- a minibatch fit ---- */
 
 /* The exact mean and sd of q after a fit of logistic/meanfield with the
- * default optimizer and averaging, on batches of `batch` items (0: all). */
-static int batch_fit(fixture *fx, uint64_t batch, double *mean, double *sd)
+ * default optimizer and averaging, on batches of `batch` items (0: all),
+ * the control variate's anchor moved every `anchor_every` iterations (0:
+ * plain batches). */
+static int batch_fit(fixture *fx, uint64_t batch, uint64_t anchor_every, double *mean,
+                     double *sd)
 {
     vh_model *m = &fx->model;
     vh_sampler qmc = {VH_BASE_QMC, 4, 100, 0};
@@ -344,7 +532,8 @@ static int batch_fit(fixture *fx, uint64_t batch, double *mean, double *sd)
     vi_error perr = {sizeof perr, 0, ""};
     m->sampler = &qmc;
     int rc = fixture_reset_optimizer(fx) != 0 ||
-             vh_batcher_init(&bat, m, set.seed, batch, NULL, &needed, &fx->err) != 0;
+             vh_batcher_init(&bat, m, set.seed, batch, NULL, &needed, &fx->err) != 0 ||
+             vh_batcher_control(&bat, m, anchor_every, &fx->err) != 0;
     set.batcher = needed ? &bat : NULL;
     rc = rc || vh_engine_fit(m, &set, &fit, &fx->err) != 0;
     rc = rc || m->family->moments(m->family_self, fit.lambda, mean, cov, work, &perr) != 0;
@@ -360,6 +549,19 @@ static int batch_fit(fixture *fx, uint64_t batch, double *mean, double *sd)
     return rc;
 }
 
+/* How far a minibatch fit's q is from the full-data fit's: the largest
+ * |mean difference| / sd, and the range of the sd ratios. */
+static void batch_distance(const double *mean, const double *sd, const double *bmean,
+                           const double *bsd, size_t d, double out[3])
+{
+    out[0] = 0.0, out[1] = INFINITY, out[2] = 0.0;
+    for (size_t i = 0; i < d; i++) {
+        out[0] = fmax(out[0], fabs(bmean[i] - mean[i]) / sd[i]);
+        out[1] = fmin(out[1], bsd[i] / sd[i]);
+        out[2] = fmax(out[2], bsd[i] / sd[i]);
+    }
+}
+
 static void test_minibatch_fit(void)
 {
     fixture fx;
@@ -372,16 +574,18 @@ static void test_minibatch_fit(void)
     size_t d = fx.model.dim;
     double *mean = calloc(d, sizeof *mean), *sd = calloc(d, sizeof *sd);
     double *bmean = calloc(d, sizeof *bmean), *bsd = calloc(d, sizeof *bsd);
-    int fitted = batch_fit(&fx, 0, mean, sd) == 0 && batch_fit(&fx, 50, bmean, bsd) == 0;
-    double worst = 0.0, ratio_lo = INFINITY, ratio_hi = 0.0;
-    for (size_t i = 0; fitted && i < d; i++) {
-        worst = fmax(worst, fabs(bmean[i] - mean[i]) / sd[i]);
-        ratio_lo = fmin(ratio_lo, bsd[i] / sd[i]);
-        ratio_hi = fmax(ratio_hi, bsd[i] / sd[i]);
-    }
-    ok(fitted && worst < 0.1 && ratio_lo > 0.95 && ratio_hi < 1.05,
+    double plain[3] = {INFINITY, 0, 0}, anchored[3] = {INFINITY, 0, 0};
+    int fitted = batch_fit(&fx, 0, 0, mean, sd) == 0;
+    if (fitted && batch_fit(&fx, 50, 0, bmean, bsd) == 0)
+        batch_distance(mean, sd, bmean, bsd, d, plain);
+    ok(plain[0] < 0.1 && plain[1] > 0.95 && plain[2] < 1.05,
        "batches of 50 of the 200 items: q's means within %.3f sd of the full-data fit's "
-       "(< 0.1), sds %.3f to %.3f times (%s)", worst, ratio_lo, ratio_hi, fx.err.message);
+       "(< 0.1), sds %.3f to %.3f times (%s)", plain[0], plain[1], plain[2], fx.err.message);
+    if (fitted && batch_fit(&fx, 50, 20, bmean, bsd) == 0)
+        batch_distance(mean, sd, bmean, bsd, d, anchored);
+    ok(anchored[0] < 0.2 * plain[0] && anchored[1] > 0.99 && anchored[2] < 1.01,
+       "with the control variate: within %.4f sd (< a fifth of the plain batches'), sds "
+       "%.4f to %.4f times (%s)", anchored[0], anchored[1], anchored[2], fx.err.message);
     vh_err err;
     vh_batcher bat;
     int needed;
@@ -485,6 +689,8 @@ int main(void)
     test_pool();
     test_subset();
     test_unbiased();
+    test_control_variate();
+    test_anchor_center();
     test_threads();
     test_minibatch_fit();
     test_fast_json();
