@@ -34,6 +34,7 @@
 #include "config.h"
 #include "data.h"
 #include "engine.h"
+#include "estimators.h"
 #include "hostapi.h"
 #include "loader.h"
 #include "node.h"
@@ -279,10 +280,10 @@ static int command_grad(int argc, char **argv)
         c.y = c.logistic ? y->numbers : NULL;
         c.n = c.logistic ? x->shape[0] : 0;
         c.d = c.t->dim(c.self);
-        c.beta = calloc(c.d, sizeof *c.beta);
-        c.grad = calloc(c.d, sizeof *c.grad);
-        c.work = calloc((c.t->workspace_size ? c.t->workspace_size(c.self) : 0) + 1,
-                        sizeof *c.work);
+        /* On cache lines, as the host gives them (estimators.c). */
+        c.beta = vh_doubles_aligned(c.d);
+        c.grad = vh_doubles_aligned(c.d);
+        c.work = vh_doubles_aligned(c.t->workspace_size ? c.t->workspace_size(c.self) : 0);
         for (size_t j = 0; j < c.d; j++)
             c.beta[j] = 0.1 * (double)((int)(j % 5) - 2);
         grad_report(&c, seconds);

@@ -266,17 +266,19 @@ static void measure_gradient(engine_state *st, size_t S)
     st->grad_snr = NAN;
     if (S < 2 || m->gradient == VH_GRADIENT_SCORE)
         return;
+    const double inv_s = 1.0 / (double)S; /* no division per coordinate */
     for (size_t i = 0; i < n; i++) {
         double mean = 0.0, ss = 0.0;
         for (size_t s = 0; s < S; s++)
             mean += st->per_draw[s * n + i];
-        mean /= (double)S;
+        mean *= inv_s;
         for (size_t s = 0; s < S; s++) {
             double d = st->per_draw[s * n + i] - mean;
             ss += d * d;
         }
-        var += ss / (double)(S - 1) / (double)S;
+        var += ss;
     }
+    var /= (double)(S - 1) * (double)S;
     st->grad_snr = var > 0.0 ? sqrt(g2 / var) : INFINITY;
 }
 

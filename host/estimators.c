@@ -45,6 +45,15 @@ size_t vh_estimator_evaluations(const vh_model *model)
     return k > 0 ? k : 1;
 }
 
+double *vh_doubles_aligned(size_t n)
+{
+    size_t bytes = ((n + 1) * sizeof(double) + 63) / 64 * 64;
+    double *p = aligned_alloc(64, bytes);
+    if (p != NULL)
+        memset(p, 0, bytes);
+    return p;
+}
+
 int vh_draw_buffers_alloc(const vh_model *model, vh_draw_buffers *buf)
 {
     const vi_family_strata *st;
@@ -52,13 +61,13 @@ int vh_draw_buffers_alloc(const vh_model *model, vh_draw_buffers *buf)
     memset(buf, 0, sizeof *buf);
     buf->strata = calloc(3 * k + 1, sizeof(double));
     /* +1 so that zero-length requests still give distinct valid pointers. */
-    buf->eps = calloc(model->base_dim + 1, sizeof(double));
-    buf->z = calloc(model->dim + 1, sizeof(double));
-    buf->grad_z = calloc(model->dim + 1, sizeof(double));
-    buf->dlog_q = calloc(model->dim + 1, sizeof(double));
-    buf->prior_grad = calloc(model->dim + 1, sizeof(double));
-    buf->target_work = calloc(model->target_work + 1, sizeof(double));
-    buf->family_work = calloc(model->family_work + 1, sizeof(double));
+    buf->eps = vh_doubles_aligned(model->base_dim);
+    buf->z = vh_doubles_aligned(model->dim);
+    buf->grad_z = vh_doubles_aligned(model->dim);
+    buf->dlog_q = vh_doubles_aligned(model->dim);
+    buf->prior_grad = vh_doubles_aligned(model->dim);
+    buf->target_work = vh_doubles_aligned(model->target_work);
+    buf->family_work = vh_doubles_aligned(model->family_work);
     if (!buf->eps || !buf->z || !buf->grad_z || !buf->dlog_q || !buf->prior_grad ||
         !buf->target_work || !buf->family_work || !buf->strata) {
         vh_draw_buffers_free(buf);

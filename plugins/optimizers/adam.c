@@ -133,14 +133,17 @@ static int adam_step(void *self, double *lambda, const double *grad, const vi_st
 {
     adam_optimizer *o = (adam_optimizer *)self;
     double *m = o->moments, *v = o->moments + o->n, *vmax = o->moments + 2 * o->n;
-    double c1, c2, rate;
+    double rate, step, root_c2;
     size_t i;
     (void)info;
     (void)err;
     o->steps += 1;
-    c1 = bias_correction(o->beta1, o->steps);
-    c2 = bias_correction(o->beta2, o->steps);
     rate = o->learning_rate / (1.0 + o->decay * (double)(o->steps - 1));
+    /* rate (m / c1) / (sqrt(v / c2) + epsilon), with the bias corrections
+     * c1, c2 taken out of the loop: one division and one root per
+     * coordinate instead of three and one. */
+    step = rate / bias_correction(o->beta1, o->steps);
+    root_c2 = 1.0 / sqrt(bias_correction(o->beta2, o->steps));
     for (i = 0; i < o->n; ++i) {
         double second;
         m[i] = o->beta1 * m[i] + (1.0 - o->beta1) * grad[i];
@@ -150,7 +153,7 @@ static int adam_step(void *self, double *lambda, const double *grad, const vi_st
             vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
             second = vmax[i];
         }
-        lambda[i] += rate * (m[i] / c1) / (sqrt(second / c2) + o->epsilon);
+        lambda[i] += step * m[i] / (sqrt(second) * root_c2 + o->epsilon);
     }
     return VI_OK;
 }
