@@ -116,7 +116,7 @@ echo
 for family in meanfield fullrank; do
   for threads in 1 2; do
     fit 1000x5 "$DATA/logistic_1000_5.json" logistic $family $threads 4 4000 || exit 1
-    fit 10000x20 "$DATA/logistic_10000_20.json" logistic $family $threads 4 1000 || exit 1
+    fit 10000x20 "$DATA/logistic_10000_20.json" logistic $family $threads 4 3000 || exit 1
     fit 100000x100 "$DATA/logistic_100000_100.json" logistic $family $threads 4 60 || exit 1
     fit gaussian50 "$DATA/gaussian_50.json" mvnormal $family $threads 4 4000 || exit 1
   done
