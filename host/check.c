@@ -203,6 +203,7 @@ static check_result check_load(const check_ctx *ctx, char *detail, size_t size)
     vh_err err;
     const char *path = ctx->plugin_path;
     vh_registry_init(&reg);
+    reg.allow_insecure = ctx->allow_insecure;
     vh_err_clear(&err);
     check_stage(ctx, "dlopen and init");
     if (vh_registry_load_file(&reg, path, &err) != 0)
@@ -397,6 +398,7 @@ static check_result probe_target_dim(const check_ctx *ctx, char *detail, size_t 
     char **dirs = vh_search_path(NULL, 0, (const char *const *)run->plugin_path,
                                  run->n_plugin_path, &n);
     vh_registry_init(&reg);
+    reg.allow_insecure = ctx->allow_insecure;
     vh_registry_scan(&reg, (const char *const *)dirs, n);
     check_stage(ctx, "making the target of %s", run->path);
     if (vh_registry_resolve(&reg, run->target.plugin, VI_KIND_TARGET, "the plugin path", &c,
@@ -429,6 +431,7 @@ static void family_dimension(check_session *s)
     if (s->run == NULL || !families)
         return;
     check_ctx ctx = {.seed = s->req->seed, .level = s->req->level, .fd = -1,
+                     .allow_insecure = s->req->allow_insecure,
                      .plugin_path = s->path, .run = s->run};
     unsigned long dim = 0;
     char name[80] = "";
@@ -472,6 +475,7 @@ static void check_component(check_session *s, const vh_component *c)
     char label[128], note[1400];
     snprintf(label, sizeof label, "%s %s", vh_kind_name(c->kind), c->name);
     check_ctx ctx = {.component = c, .seed = s->req->seed, .level = s->req->level, .fd = -1,
+                     .allow_insecure = s->req->allow_insecure,
                      .plugin_path = s->path, .family_dim = s->family_dim, .run = s->run};
     if (row(s, &ctx, label, "descriptor", check_descriptor) == CHECK_FAIL ||
         row(s, &ctx, label, "option table", check_options) == CHECK_FAIL)
@@ -519,6 +523,7 @@ static int resolve_plugin(const vh_check_request *req, char **path, vh_err *err)
     size_t n;
     char **dirs = vh_search_path(req->plugin_dirs, req->n_plugin_dirs, NULL, 0, &n);
     vh_registry_init(&reg);
+    reg.allow_insecure = req->allow_insecure;
     vh_registry_scan(&reg, (const char *const *)dirs, n);
     const vh_component *c = vh_registry_find(&reg, req->plugin, 0);
     if (c != NULL)
@@ -575,6 +580,7 @@ static int check_all(check_session *s, vh_err *err)
 {
     char detail[DETAIL_SIZE];
     check_ctx ctx = {.seed = s->req->seed, .level = s->req->level, .fd = -1,
+                     .allow_insecure = s->req->allow_insecure,
                      .plugin_path = s->path};
     check_result loaded = run_child(&ctx, check_load, detail, sizeof detail);
     if (loaded == CHECK_PASS && vh_registry_load_file(&s->registry, s->path, err) != 0)
@@ -606,6 +612,7 @@ int vh_check(const vh_check_request *req, vh_err *err)
     memset(&s, 0, sizeof s);
     s.req = req;
     vh_registry_init(&s.registry);
+    s.registry.allow_insecure = req->allow_insecure;
     if (req->level < 1 || req->level > 3)
         return vh_err_set(err, VH_EXIT_USAGE, "--level must be 1, 2 or 3, got %d", req->level);
     if (resolve_plugin(req, &s.path, err) != 0)

@@ -23,6 +23,8 @@ typedef struct vh_check_request {
     int level;                /* --level: 1 quick, 2 default, 3 thorough */
     const char *const *plugin_dirs;   /* --plugin-path, to resolve a name */
     size_t n_plugin_dirs;
+    int allow_insecure;       /* --allow-insecure-plugins: load plugin files others could
+                               * change (refused otherwise, as `run` refuses them) */
 } vh_check_request;
 
 /* Runs the checks and prints the table on stdout.  Returns VH_EXIT_OK when

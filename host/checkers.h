@@ -32,6 +32,7 @@ typedef struct check_ctx {
     int defaults_only;       /* the config is the option defaults (no --config section) */
     size_t family_dim;       /* the dimension families are created for */
     const struct vh_runfile *run;  /* --config, or NULL */
+    int allow_insecure;      /* --allow-insecure-plugins */
 } check_ctx;
 
 /* A check writes one line into detail (the table's last column) and

@@ -26,6 +26,7 @@ static const char usage_text[] =
     "       vihost describe NAME [--plugin-path DIR]...\n"
     "       vihost new target|family|optimizer NAME DIR\n"
     "       vihost check PLUGIN.so [--component NAME] [--config FILE] [--seed N] [--level 1..3]\n"
+    "                  [--allow-insecure-plugins]\n"
     "       vihost --version | --help\n";
 
 static const char help_text[] =
@@ -407,6 +408,7 @@ static int command_check(const cli_args *a, vh_err *err)
         .plugin = a->operand, .component = a->component, .config = a->config,
         .seed = (uint64_t)seed, .level = (int)level,
         .plugin_dirs = a->plugin_dirs, .n_plugin_dirs = a->n_plugin_dirs,
+        .allow_insecure = a->allow_insecure,
     };
     return vh_check(&req, err);
 }

@@ -292,6 +292,12 @@ check "... its components are not listed" test -z "$(grep fault_target "$TMP/out
 run_vihost run "$TMP/insecure.yaml" --quiet --allow-insecure-plugins --set output.dir="$OUT"
 ok "$status" "--allow-insecure-plugins loads it anyway"
 rm -rf "$OUT"
+run_vihost check "$TMP/plugins/faults.so" --level 1
+check "check refuses it too (exit 3), saying why in its load row" eval \
+  '[ "$status" -eq 3 ] && grep -Eq "^plugin +load +FAIL +.*refused: its folder" "$TMP/out"'
+run_vihost check "$TMP/plugins/faults.so" --level 1 --allow-insecure-plugins
+check "... and checks it with --allow-insecure-plugins" \
+  grep -Eq "^plugin +load +pass" "$TMP/out"
 chmod 755 "$TMP/plugins"
 chmod 664 "$TMP/plugins/faults.so"
 refused insecure 3 "faults\\.so: refused: the plugin file is writable by its group"
