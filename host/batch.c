@@ -112,7 +112,7 @@ void vh_batcher_all(vh_batcher *b)
 int vh_batcher_control(vh_batcher *b, const vh_model *model, uint64_t every, vh_err *err)
 {
     size_t dim = model->dim, share = b->end - b->begin;
-    if (every == 0 || b->batch == 0)
+    if (every == 0 || b->batch == 0 || b->batch == b->n_items) /* nothing to correct */
         return 0;
     b->anchor = calloc(dim + 1, sizeof *b->anchor);
     b->anchor_grad = calloc(dim + 1, sizeof *b->anchor_grad);

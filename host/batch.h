@@ -71,7 +71,8 @@ int vh_batcher_init(vh_batcher *b, const vh_model *model, uint64_t seed, uint64_
 void vh_batcher_free(vh_batcher *b);
 
 /* Turns the control variate on, the anchor moving every `every`
- * iterations (0: leaves it off).  Nothing happens without minibatches.
+ * iterations (0: leaves it off).  Nothing happens without minibatches, or
+ * when a batch is every item (B = N: the estimate is exact already).
  * Allocates its buffers; fails (exit 1) when out of memory. */
 int vh_batcher_control(vh_batcher *b, const vh_model *model, uint64_t every, vh_err *err);
 

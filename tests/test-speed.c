@@ -376,6 +376,14 @@ static void test_control_variate(void)
                              vh_batcher_anchor(&bat, m, anchor, 0, &err) == 0;
     ok(opened && bat.anchored && bat.anchor_every == 10, "the control variate is set up (%s)",
        err.message);
+    vh_batcher whole;
+    int whole_needed = 0;
+    ok(vh_batcher_init(&whole, m, 7, n, NULL, &whole_needed, &err) == 0 &&
+           vh_batcher_control(&whole, m, 10, &err) == 0 && whole.anchor_every == 0 &&
+           whole.anchor == NULL,
+       "batches of all %zu items get no control variate (nothing to correct)", n);
+    if (whole_needed)
+        vh_batcher_free(&whole);
     if (!opened) {
         free(anchor);
         free(theta);
