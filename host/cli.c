@@ -276,10 +276,10 @@ static int command_describe(const cli_args *a, vh_err *err)
             const vi_option *o = vh_option_at(c->head->options, i);
             char range[96];
             format_range(o, range, sizeof range);
-            printf("  %-16s %-8s %s%s%s %s\n    %s\n", o->key, vh_option_type_name(o->type),
+            printf("  %-16s %-8s %s%s%s%s\n    %s\n", o->key, vh_option_type_name(o->type),
                    o->required ? "required" : "default ",
                    o->required ? "" : (o->default_value ? o->default_value : "(none)"),
-                   range[0] ? "," : "", range, o->doc ? o->doc : "");
+                   range[0] ? ", " : "", range, o->doc ? o->doc : "");
         }
     }
     vh_registry_free(&reg);
