@@ -21,6 +21,9 @@
 #define CK_MAGIC "VIHOSTCK"
 #define CK_FORMAT 2u
 #define CK_BYTE_ORDER 0x01020304u
+/* The iteration of a checkpoint that marks a finished fit: the frame
+ * alone, left by a fit of several families until the run is done. */
+#define CK_FINISHED UINT64_MAX
 /* The quarters ring of the mcse and rhat rules: 5 x width values each
  * (stopping.h). */
 #define CK_RING 5
@@ -188,16 +191,23 @@ static void put_anchor(ck_writer *w, const vh_engine_view *v)
 }
 
 /* The whole state after iteration t; `state` holds the optimizer's. */
-static void put_state(ck_writer *w, const vh_checkpoint *ck, const vh_engine_view *v,
-                      uint64_t t, const unsigned char *state, size_t state_size)
+/* What every checkpoint starts with: magic, format, byte order, the
+ * run's fingerprint and the iteration (CK_FINISHED: a finished fit). */
+static void put_frame(ck_writer *w, const vh_checkpoint *ck, uint64_t t)
 {
-    const vh_fit *fit = v->fit;
-    size_t n = v->model->n_params;
     uint32_t head[2] = {CK_FORMAT, CK_BYTE_ORDER};
     put(w, CK_MAGIC, 8);
     put(w, head, sizeof head);
     put_u64(w, ck->fingerprint);
     put_u64(w, t);
+}
+
+static void put_state(ck_writer *w, const vh_checkpoint *ck, const vh_engine_view *v,
+                      uint64_t t, const unsigned char *state, size_t state_size)
+{
+    const vh_fit *fit = v->fit;
+    size_t n = v->model->n_params;
+    put_frame(w, ck, t);
     put_f64s(w, v->iterate, n);
     put_f64s(w, v->average, n);
     put_u64(w, *v->averaged);
@@ -452,7 +462,13 @@ int vh_checkpoint_open(const vh_model *model, const char *output_dir, uint64_t e
 
 uint64_t vh_checkpoint_resumed_at(const vh_checkpoint *ck)
 {
-    return ck != NULL && ck->saved != NULL ? ck->resumed_at : 0;
+    return ck != NULL && ck->saved != NULL && ck->resumed_at != CK_FINISHED ? ck->resumed_at
+                                                                             : 0;
+}
+
+int vh_checkpoint_finished(const vh_checkpoint *ck)
+{
+    return ck != NULL && ck->saved != NULL && ck->resumed_at == CK_FINISHED;
 }
 
 int vh_checkpoint_restore(vh_checkpoint *ck, const vh_engine_view *v, vh_err *err)
@@ -530,13 +546,18 @@ int vh_checkpoint_restore(vh_checkpoint *ck, const vh_engine_view *v, vh_err *er
 /* Writes, flushes and syncs the temporary file, then renames it over the
  * checkpoint and syncs the folder: the old checkpoint or the new one,
  * whole, whenever the process dies.  0 or an errno. */
+/* Writes the state after iteration t, or with v NULL the frame of a
+ * finished fit, by the temporary file and one rename. */
 static int ck_write(vh_checkpoint *ck, const vh_engine_view *v, uint64_t t,
                     const unsigned char *state, size_t state_size)
 {
     ck_writer w = {fopen(ck->tmp, "wb"), CK_FNV_OFFSET};
     if (w.f == NULL)
         return errno;
-    put_state(&w, ck, v, t, state, state_size);
+    if (v != NULL)
+        put_state(&w, ck, v, t, state, state_size);
+    else
+        put_frame(&w, ck, CK_FINISHED);
     uint64_t sum = w.sum;
     fwrite(&sum, sizeof sum, 1, w.f);
     int e = fflush(w.f) != 0 || ferror(w.f) ? (errno ? errno : EIO) : 0;
@@ -594,6 +615,23 @@ void vh_checkpoint_finish(vh_checkpoint *ck)
         return;
     unlink(ck->path);
     unlink(ck->tmp);
+}
+
+void vh_checkpoint_keep_finished(vh_checkpoint *ck)
+{
+    if (ck == NULL)
+        return;
+    if (ck->every == 0 || ck->broken || ck_write(ck, NULL, 0, NULL, 0) != 0)
+        vh_checkpoint_finish(ck); /* no marker: a resumed run fits it again */
+}
+
+void vh_checkpoint_remove(const char *output_dir)
+{
+    char *path = ck_path_for(output_dir);
+    if (path == NULL)
+        return;
+    unlink(path);
+    free(path);
 }
 
 void vh_checkpoint_free(vh_checkpoint *ck)

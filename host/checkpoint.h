@@ -58,8 +58,13 @@ int vh_checkpoint_open(const vh_model *model, const char *output_dir, uint64_t e
                        uint64_t fingerprint, int resume, int quiet, vh_checkpoint **out,
                        vh_err *err);
 
-/* The iteration a resumed fit continues after; 0 when it starts afresh. */
+/* The iteration a resumed fit continues after; 0 when it starts afresh
+ * (or its fit had finished). */
 uint64_t vh_checkpoint_resumed_at(const vh_checkpoint *ck);
+
+/* 1 when --resume found the mark of vh_checkpoint_keep_finished: this fit
+ * had finished, and its outputs were in place, before the run stopped. */
+int vh_checkpoint_finished(const vh_checkpoint *ck);
 
 /* Puts the saved state into a freshly started engine (after the family's
  * init); fails (exit 2) when it does not fit this model. */
@@ -74,6 +79,16 @@ int vh_checkpoint_save(vh_checkpoint *ck, const vh_engine_view *view, uint64_t t
 
 /* The fit's outputs are in place: the checkpoint has served; removed. */
 void vh_checkpoint_finish(vh_checkpoint *ck);
+
+/* The fit's outputs are in place but the run goes on (a list of
+ * families): the checkpoint is replaced by a mark that it finished, so
+ * that --resume keeps its outputs instead of fitting it again; without
+ * checkpoints (every 0) or when it cannot be written, it is removed. */
+void vh_checkpoint_keep_finished(vh_checkpoint *ck);
+
+/* Removes the checkpoint (or mark) of the fit whose outputs go to
+ * `output_dir`, once the whole run is done. */
+void vh_checkpoint_remove(const char *output_dir);
 void vh_checkpoint_free(vh_checkpoint *ck);
 
 #endif

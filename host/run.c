@@ -789,6 +789,29 @@ static void fit_scale_close(fit_scale *sc)
     vh_batcher_free(&sc->batcher);
 }
 
+/* On --resume, a family of a list whose fit had finished before the run
+ * stopped (its checkpoint is the mark of vh_checkpoint_keep_finished and
+ * its result.json is in place) keeps its outputs: its staging folder is
+ * dropped and it is not fitted again.  1 when kept. */
+static int family_kept(const run_plan *plan, size_t f, const vh_model *m,
+                       const vh_checkpoint *ck, vh_outdir *out, int quiet)
+{
+    struct stat st;
+    size_t len = strlen(plan->family_dirs[f]) + sizeof "/result.json";
+    char *result = vh_checkpoint_finished(ck) ? malloc(len) : NULL;
+    if (result != NULL)
+        snprintf(result, len, "%s/result.json", plan->family_dirs[f]);
+    int kept = result != NULL && stat(result, &st) == 0 && S_ISREG(st.st_mode);
+    free(result);
+    if (!kept)
+        return 0;
+    vh_outdir_abort(out);
+    if (!quiet)
+        fprintf(stderr, "vihost: %s had finished before the run stopped: keeping %s/\n",
+                m->family_label, plan->family_dirs[f]);
+    return 1;
+}
+
 static int fit_family(run_plan *plan, size_t f, const vh_run_request *req,
                       vh_outdir *out, vh_err *err)
 {
@@ -803,7 +826,8 @@ static int fit_family(run_plan *plan, size_t f, const vh_run_request *req,
                  vh_guard_memory(&model, run, err) != 0 ||
                  fit_scale_open(plan, &model, &scale, err) != 0 ||
                  run_checkpoint_open(plan, f, &model, req, &ck, err) != 0;
-    if (!failed) {
+    int kept = !failed && family_kept(plan, f, &model, ck, out, req->quiet);
+    if (!failed && !kept) {
         vh_engine_settings set = {
             .seed = run->seed, .grad_samples = run->grad_samples,
             .elbo_samples = run->elbo_samples, .max_iterations = run->max_iterations,
@@ -833,8 +857,13 @@ static int fit_family(run_plan *plan, size_t f, const vh_run_request *req,
                     (unsigned long long)fit.redraws, (unsigned long long)fit.skipped);
         failed = failed || finish_fit(plan, f, &model, &fit, out, req->quiet, err) != 0;
     }
-    if (!failed && vh_dist_rank(plan->dist) == 0)
-        vh_checkpoint_finish(ck);
+    /* In a list of families the run goes on: a resumed run keeps this one. */
+    if (!failed && !kept && vh_dist_rank(plan->dist) == 0) {
+        if (run->n_families > 1)
+            vh_checkpoint_keep_finished(ck);
+        else
+            vh_checkpoint_finish(ck);
+    }
     vh_checkpoint_free(ck);
     vh_fit_free(&fit);
     fit_scale_close(&scale);
@@ -983,6 +1012,10 @@ int vh_run(const vh_run_request *request, vh_err *err)
         failed = run_compare(&plan, fails, outs[n], req->quiet, err) != 0;
         if (!failed)
             outs[n] = NULL;
+        /* The run is done: the marks of finished families have served. */
+        for (size_t f = 0; f < n && !failed; f++)
+            if (fails[f].exit_code == VH_EXIT_OK)
+                vh_checkpoint_remove(plan.family_dirs[f]);
     }
     if (!failed && !compare && plan.reference != NULL && !req->quiet) {
         vh_reference_print_fit(stdout, plan.family_dirs[0], plan.reference);

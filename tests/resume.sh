@@ -2,7 +2,9 @@
 # resume.sh — output.checkpoint_every and `vihost run --resume`: a run
 # killed with SIGKILL mid-way leaves no result, and resumed it writes the
 # very bytes an uninterrupted run writes (but for the seconds); a
-# checkpoint of another run, or a damaged one, is refused.
+# checkpoint of another run, or a damaged one, is refused; minibatches
+# resume with their control variate's anchor; a list of families resumed
+# keeps the families that had finished.
 . "$TOP_SRCDIR/tests/lib.sh"
 
 # Long enough to be killed mid-way (about a second here; polling finds
@@ -120,6 +122,58 @@ at=$(sed -n 's/.*resuming .* from iteration \([0-9]*\) .*/\1/p' "$TMP/err")
 ok $(( status != 0 || ${at:-0} <= 0 || ${at:-0} >= iterations_b )) \
   "... and resumed from an iteration mid-way (${at:-none}), anchor and all"
 check "... to the uninterrupted run's outputs" same_results "$TMP/batch-whole" "$TMP/batch-killed"
+
+# A list of families killed while the second one runs: resumed, the
+# first, finished before the kill, keeps its outputs (not fitted again),
+# the second continues from its checkpoint, and the comparison is the
+# uninterrupted run's.
+cat > "$TMP/families.yaml" <<EOF
+seed: 42
+target: {plugin: logistic, data: $DATA/logistic.json}
+family: [meanfield, fullrank]
+objective: {grad_samples: 20, elbo_samples: 200}
+stop: {max_iterations: $iterations, eval_every: 100, rule: none}
+output: {checkpoint_every: 200, draws: 500}
+EOF
+run_vihost run "$TMP/families.yaml" --quiet --set output.dir="$TMP/fam-whole"
+ok "$status" "an uninterrupted run of two families finishes"
+check "... and leaves no checkpoint or mark of a finished family" \
+  test -z "$(ls -a "$TMP/fam-whole" | grep vihost-checkpoint)"
+"$VIHOST" run "$TMP/families.yaml" --quiet --set output.dir="$TMP/fam-killed" > /dev/null 2>&1 &
+pid=$!
+waited=0
+while [ ! -e "$TMP/fam-killed/.fullrank.vihost-checkpoint" ] && kill -0 "$pid" 2>/dev/null &&
+      [ "$waited" -lt 6000 ]; do
+  sleep 0.01
+  waited=$((waited + 1))
+done
+killed=0
+kill -9 "$pid" 2>/dev/null && killed=1
+wait "$pid" 2>/dev/null
+ok $((killed != 1)) "the run was killed while fitting its second family"
+mtime=$(stat -c %Y.%i "$TMP/fam-killed/meanfield/result.json" 2>/dev/null)
+run_vihost run "$TMP/families.yaml" --resume --set output.dir="$TMP/fam-killed"
+ok "$status" "--resume finishes it"
+check "... keeping the first family's outputs, said so" \
+  grep -q "family 'meanfield' had finished before the run stopped: keeping" "$TMP/err"
+check "... not written again" \
+  test "$mtime" = "$(stat -c %Y.%i "$TMP/fam-killed/meanfield/result.json")"
+check "... the second resumed from its checkpoint" \
+  grep -q "resuming family 'fullrank' from iteration" "$TMP/err"
+for f in meanfield/summary.csv fullrank/summary.csv fullrank/draws.csv; do
+  check "... $f is the uninterrupted run's" cmp "$TMP/fam-whole/$f" "$TMP/fam-killed/$f"
+done
+# without_seconds CSV: the file without its seconds column.
+without_seconds() {
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seconds") c = i }
+    { line = ""; for (i = 1; i <= NF; i++) if (i != c) line = line (line == "" ? "" : ",") $i
+      print line }' "$1"
+}
+without_seconds "$TMP/fam-whole/compare.csv" > "$TMP/ca"
+without_seconds "$TMP/fam-killed/compare.csv" > "$TMP/cb"
+check "... so is compare.csv but for the seconds" cmp "$TMP/ca" "$TMP/cb"
+check "... and no checkpoint or mark is left" \
+  test -z "$(ls -a "$TMP/fam-killed" | grep vihost-checkpoint)"
 
 # A checkpoint that cannot be written costs a warning, never the run.
 mkdir "$TMP/.blocked.vihost-checkpoint"
