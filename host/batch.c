@@ -1,7 +1,6 @@
 /* batch.c — minibatches and shares of the data items (see batch.h). */
 #include "batch.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,7 +154,8 @@ int vh_batcher_anchor(vh_batcher *b, const vh_model *model, const double *point,
                       uint64_t iteration, vh_err *err)
 {
     vh_items share = {b->share_idx, b->end - b->begin, 1.0, b->items.without_prior, NULL, 0.0};
-    memcpy(b->anchor, point, model->dim * sizeof *point);
+    if (point != b->anchor) /* a restored checkpoint reads it in place */
+        memcpy(b->anchor, point, model->dim * sizeof *point);
     b->anchored = 0;
     if (items_density(b, model, &share, b->anchor, &b->anchor_lp, b->anchor_grad, iteration,
                       err) != 0)

@@ -94,9 +94,10 @@ int vh_batcher_prepare(vh_batcher *b, const vh_model *model, const double *lambd
  * minus the items' scaled part.  Needs an anchor. */
 int vh_batcher_offset(vh_batcher *b, const vh_model *model, uint64_t iteration, vh_err *err);
 
-/* Sets the anchor at `point` (dim values) as of `iteration` and evaluates
- * this rank's share of the data there (for checkpoints: the anchor is
- * restored, not recomputed from a lambda the run no longer has). */
+/* Sets the anchor at `point` (dim values; may be b->anchor itself) as of
+ * `iteration` and evaluates this rank's share of the data there (for
+ * checkpoints: the anchor is restored, not recomputed from a lambda the
+ * run no longer has). */
 int vh_batcher_anchor(vh_batcher *b, const vh_model *model, const double *point,
                       uint64_t iteration, vh_err *err);
 /* This rank's whole share, scale 1, no offset (the output draws are

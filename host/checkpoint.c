@@ -190,7 +190,6 @@ static void put_anchor(ck_writer *w, const vh_engine_view *v)
     put_f64s(w, anchored ? b->anchor : NULL, anchored ? v->model->dim : 0);
 }
 
-/* The whole state after iteration t; `state` holds the optimizer's. */
 /* What every checkpoint starts with: magic, format, byte order, the
  * run's fingerprint and the iteration (CK_FINISHED: a finished fit). */
 static void put_frame(ck_writer *w, const vh_checkpoint *ck, uint64_t t)
@@ -202,6 +201,7 @@ static void put_frame(ck_writer *w, const vh_checkpoint *ck, uint64_t t)
     put_u64(w, t);
 }
 
+/* The whole state after iteration t; `state` holds the optimizer's. */
 static void put_state(ck_writer *w, const vh_checkpoint *ck, const vh_engine_view *v,
                       uint64_t t, const unsigned char *state, size_t state_size)
 {
@@ -509,21 +509,16 @@ int vh_checkpoint_restore(vh_checkpoint *ck, const vh_engine_view *v, vh_err *er
     if (get_trace(&r, v) != 0)
         return vh_err_set(err, VH_EXIT_FAILURE, "out of memory restoring the trace");
     uint64_t anchored = get_u64(&r), anchored_at = get_u64(&r);
-    double *anchor = calloc(m->dim + 1, sizeof *anchor);
-    if (anchor == NULL)
-        return vh_err_set(err, VH_EXIT_FAILURE, "out of memory restoring the anchor");
-    get_f64s(&r, anchor, anchored ? m->dim : 0);
-    if (anchored && (v->batcher == NULL || v->batcher->anchor_every == 0))
+    vh_batcher *b = v->batcher;
+    if (anchored && (b == NULL || b->anchor_every == 0))
         r.bad = 1;
-    if (r.bad || r.p != r.end || returned > 2 || anchored > 1) {
-        free(anchor);
+    else
+        get_f64s(&r, anchored ? b->anchor : NULL, anchored ? m->dim : 0);
+    if (r.bad || r.p != r.end || returned > 2 || anchored > 1)
         return vh_err_set(err, VH_EXIT_USAGE,
                           "%s does not fit this run's model (its sizes differ); remove it to "
                           "start afresh", ck->path);
-    }
-    int failed = anchored && vh_batcher_anchor(v->batcher, m, anchor, anchored_at, err) != 0;
-    free(anchor);
-    if (failed)
+    if (anchored && vh_batcher_anchor(b, m, b->anchor, anchored_at, err) != 0)
         return -1;
     *v->returned = returned == 1 ? v->average
                    : returned == 2 && vh_stopping_average(v->stopping) != NULL
@@ -543,11 +538,10 @@ int vh_checkpoint_restore(vh_checkpoint *ck, const vh_engine_view *v, vh_err *er
     return 0;
 }
 
-/* Writes, flushes and syncs the temporary file, then renames it over the
- * checkpoint and syncs the folder: the old checkpoint or the new one,
- * whole, whenever the process dies.  0 or an errno. */
-/* Writes the state after iteration t, or with v NULL the frame of a
- * finished fit, by the temporary file and one rename. */
+/* Writes the state after iteration t (with v NULL: the frame of a
+ * finished fit) to the temporary file, flushes and syncs it, then renames
+ * it over the checkpoint and syncs the folder: the old checkpoint or the
+ * new one, whole, whenever the process dies.  0 or an errno. */
 static int ck_write(vh_checkpoint *ck, const vh_engine_view *v, uint64_t t,
                     const unsigned char *state, size_t state_size)
 {
